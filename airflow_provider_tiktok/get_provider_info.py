@@ -1,0 +1,88 @@
+"""Provider metadata for Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
+
+The connection form is declared here as ``conn-fields`` / ``ui-field-behaviour`` (the Airflow 3.2+ way), so the
+hook needs no legacy ``get_connection_form_widgets``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_tiktok import __version__
+
+DEFAULT_API_BASE_URL = "https://open.tiktokapis.com"
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-tiktok",
+        "name": "TikTok",
+        "description": "Publish videos and photo carousels to TikTok with the Content Posting API.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "TikTok",
+                "external-doc-url": "https://developers.tiktok.com/doc/content-posting-api-get-started",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": "TikTok", "python-modules": ["airflow_provider_tiktok.hooks.tiktok"]}],
+        "operators": [
+            {"integration-name": "TikTok", "python-modules": ["airflow_provider_tiktok.operators.tiktok"]}
+        ],
+        "sensors": [
+            {"integration-name": "TikTok", "python-modules": ["airflow_provider_tiktok.sensors.tiktok"]}
+        ],
+        "triggers": [
+            {"integration-name": "TikTok", "python-modules": ["airflow_provider_tiktok.triggers.tiktok"]}
+        ],
+        "extra-links": ["airflow_provider_tiktok.links.TikTokPostLink"],
+        "connection-types": [
+            {
+                "connection-type": "tiktok",
+                "hook-class-name": "airflow_provider_tiktok.hooks.tiktok.TikTokHook",
+                "hook-name": "TikTok",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "port", "schema"],
+                    "relabeling": {"login": "Client Key", "password": "Client Secret"},
+                    "placeholders": {
+                        "login": "aw7nk86b7czitwc9",
+                        "refresh_token": "rft.…",
+                        "api_base_url": DEFAULT_API_BASE_URL,
+                    },
+                },
+                "conn-fields": {
+                    "refresh_token": {
+                        "label": "Refresh Token",
+                        "description": "Seed refresh token; rotated tokens are kept in an Airflow Variable.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "access_token": {
+                        "label": "Access Token",
+                        "description": "Optional current access token (with its expiry below).",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "access_token_expires_at": {
+                        "label": "Access Token Expires At",
+                        "description": "ISO-8601 time or epoch seconds at which the access token expires.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "open_id": {
+                        "label": "Open ID",
+                        "description": "The linked account's open_id (filled in by `airflow-tiktok link`).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "api_base_url": {
+                        "label": "API Base URL",
+                        "description": f"Defaults to {DEFAULT_API_BASE_URL}; point it at the emulator for tests.",
+                        "schema": {"type": ["string", "null"], "format": "url"},
+                    },
+                    "token_variable_key": {
+                        "label": "Token Variable Key",
+                        "description": "Airflow Variable holding the rotated tokens (default tiktok_tokens__<conn_id>).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                },
+            }
+        ],
+    }
