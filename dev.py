@@ -38,7 +38,7 @@ def _inputs_digest() -> str:
 
 def ensure_env() -> Path:
     """Create the virtualenv and install the pinned set, unless it is already current."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be started by an older system python
         sys.exit(f"python >= 3.11 is required, this is {sys.version.split()[0]}")
     python = _venv_python()
     if not python.exists():

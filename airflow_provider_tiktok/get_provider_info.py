@@ -27,15 +27,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": "TikTok", "python-modules": ["airflow_provider_tiktok.hooks.tiktok"]}],
-        "operators": [
-            {"integration-name": "TikTok", "python-modules": ["airflow_provider_tiktok.operators.tiktok"]}
-        ],
-        "sensors": [
-            {"integration-name": "TikTok", "python-modules": ["airflow_provider_tiktok.sensors.tiktok"]}
-        ],
-        "triggers": [
-            {"integration-name": "TikTok", "python-modules": ["airflow_provider_tiktok.triggers.tiktok"]}
-        ],
+        "operators": [{"integration-name": "TikTok", "python-modules": ["airflow_provider_tiktok.operators.tiktok"]}],
+        "sensors": [{"integration-name": "TikTok", "python-modules": ["airflow_provider_tiktok.sensors.tiktok"]}],
+        "triggers": [{"integration-name": "TikTok", "python-modules": ["airflow_provider_tiktok.triggers.tiktok"]}],
         "extra-links": ["airflow_provider_tiktok.links.TikTokPostLink"],
         "connection-types": [
             {
