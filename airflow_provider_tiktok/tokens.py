@@ -77,7 +77,7 @@ class TokenSet:
 
     def access_valid(self, now: float, margin: float = 0.0) -> bool:
         """True while the access token has more than ``margin`` seconds left (unknown expiry counts as expired)."""
-        return bool(self.access_token) and self.access_expires_at > now + margin
+        return bool(self.access_token) and self.access_expires_at > 0 and self.access_expires_at > now + margin
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -314,7 +314,12 @@ class TokenManager:
 
     def _usable(self, tokens: TokenSet | None, force_refresh: bool) -> bool:
         """Can ``tokens`` be handed out without refreshing?"""
-        if tokens is None or not tokens.access_valid(self._clock(), self.refresh_margin):
+        if tokens is None or not tokens.access_token:
+            return False
+        if tokens.access_expires_at <= 0 and not tokens.refresh_token:
+            # A bare access token of unknown age and nothing to refresh it with: let the API judge it.
+            return not force_refresh
+        if not tokens.access_valid(self._clock(), self.refresh_margin):
             return False
         # force_refresh means "the token I gave you was rejected": a *different* valid token (another worker
         # refreshed meanwhile) is fine, the rejected one is not.
