@@ -1,0 +1,1 @@
+"""Account linking: ``airflow-tiktok link|list|revoke`` (see docs/linking.md)."""
