@@ -1,0 +1,200 @@
+"""``EmulatorControl``: a small typed httpx client for the emulator's ``/_emulator`` control API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class EmulatorControlError(RuntimeError):
+    """The control API refused a call (bad input, unknown id)."""
+
+
+def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+class EmulatorControl:
+    """One method per control endpoint. Only tests and the demo use this; nothing here exists on real TikTok."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url + "/_emulator", timeout=timeout, trust_env=False)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self._http.request(method, path, json=_drop_none(body) if body is not None else None)
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise EmulatorControlError(f"{method} /_emulator{path}: {response.status_code} {detail}")
+        return response.json()
+
+    def reset(self) -> None:
+        """Forget everything: apps, accounts, tokens, posts, faults, request log, settings, clock offset."""
+        self._call("POST", "/reset", {})
+
+    def create_app(
+        self,
+        client_key: str,
+        client_secret: str,
+        *,
+        audited: bool = True,
+        verified_url_prefixes: list[str] | None = None,
+        redirect_uris: list[str] | None = None,
+        scopes: list[str] | None = None,
+        access_token_ttl: int | None = None,
+        refresh_token_ttl: int | None = None,
+        rotate_refresh_tokens: bool | None = None,
+        active_user_cap: int | None = None,
+    ) -> dict[str, Any]:
+        """Register (or replace) a client app; returns it without the secret."""
+        return self._call(
+            "POST",
+            "/apps",
+            {
+                "client_key": client_key,
+                "client_secret": client_secret,
+                "audited": audited,
+                "verified_url_prefixes": verified_url_prefixes,
+                "redirect_uris": redirect_uris,
+                "scopes": scopes,
+                "access_token_ttl": access_token_ttl,
+                "refresh_token_ttl": refresh_token_ttl,
+                "rotate_refresh_tokens": rotate_refresh_tokens,
+                "active_user_cap": active_user_cap,
+            },
+        )
+
+    def create_account(
+        self,
+        open_id: str | None = None,
+        *,
+        username: str | None = None,
+        nickname: str | None = None,
+        is_private: bool = False,
+        privacy_level_options: list[str] | None = None,
+        comment_disabled: bool | None = None,
+        duet_disabled: bool | None = None,
+        stitch_disabled: bool | None = None,
+        max_video_post_duration_sec: int | None = None,
+        banned: bool | None = None,
+        app_version: str | None = None,
+        **profile: Any,
+    ) -> dict[str, Any]:
+        """Create (or replace) a TikTok account; privacy options follow ``is_private`` unless given."""
+        return self._call(
+            "POST",
+            "/accounts",
+            {
+                "open_id": open_id,
+                "username": username,
+                "nickname": nickname,
+                "is_private": is_private,
+                "privacy_level_options": privacy_level_options,
+                "comment_disabled": comment_disabled,
+                "duet_disabled": duet_disabled,
+                "stitch_disabled": stitch_disabled,
+                "max_video_post_duration_sec": max_video_post_duration_sec,
+                "banned": banned,
+                "app_version": app_version,
+                **profile,
+            },
+        )
+
+    def grant(self, client_key: str, open_id: str, scopes: list[str] | None = None) -> dict[str, Any]:
+        """Skip the consent dance: the token response ``/v2/oauth/token/`` would send for a fresh authorization."""
+        return self._call("POST", "/grants", {"client_key": client_key, "open_id": open_id, "scopes": scopes})
+
+    def authorize(
+        self,
+        client_key: str,
+        open_id: str,
+        *,
+        scope: str | None = None,
+        redirect_uri: str | None = None,
+        state: str | None = None,
+        code_challenge: str | None = None,
+    ) -> dict[str, Any]:
+        """The user approves on the consent page: returns ``{code, redirect_url}``."""
+        return self._call(
+            "POST",
+            "/authorize",
+            {
+                "client_key": client_key,
+                "open_id": open_id,
+                "scope": scope,
+                "redirect_uri": redirect_uri,
+                "state": state,
+                "code_challenge": code_challenge,
+            },
+        )
+
+    def scan_qrcode(self, token: str, client_ticket: str) -> dict[str, Any]:
+        """The phone scans the QR; ``client_ticket`` is the one the client wrote into ``scan_qrcode_url``."""
+        return self._call("POST", f"/qrcode/{token}/scan", {"client_ticket": client_ticket})
+
+    def confirm_qrcode(self, token: str, open_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/qrcode/{token}/confirm", {"open_id": open_id})
+
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        """Move the emulator clock forward; returns ``{now, offset}``."""
+        return self._call("POST", "/clock/advance", {"seconds": seconds})
+
+    def settings(self, **changes: Any) -> dict[str, Any]:
+        """Change settings (processing_seconds, moderation_seconds, strict_brand_toggles, ...); returns all."""
+        return self._call("POST", "/settings", changes)
+
+    def inject_fault(
+        self,
+        path: str,
+        *,
+        nth: int = 1,
+        status: int | None = None,
+        error_code: str | None = None,
+        message: str | None = None,
+        action: str = "respond",
+        delay_seconds: float | None = None,
+        fail_reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Make the ``nth`` future request to ``path`` (fnmatch pattern) misbehave once."""
+        return self._call(
+            "POST",
+            "/faults",
+            {
+                "path": path,
+                "nth": nth,
+                "status": status,
+                "error_code": error_code,
+                "message": message,
+                "action": action,
+                "delay_seconds": delay_seconds,
+                "fail_reason": fail_reason,
+            },
+        )
+
+    def creator_post(self, publish_id: str, privacy_level: str | None = None) -> dict[str, Any]:
+        """The creator posts a draft from the inbox (SEND_TO_USER_INBOX -> PUBLISH_COMPLETE)."""
+        return self._call("POST", f"/posts/{publish_id}/creator_post", {"privacy_level": privacy_level})
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Every TikTok request received: method, path (no query string), status (None if reset), time."""
+        result: list[dict[str, Any]] = self._call("GET", "/requests")
+        return result
+
+    def posts(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/posts")
+        return result
+
+    def tokens(self) -> list[dict[str, Any]]:
+        """Token chains (one per authorization) with every generation, for rotation tests."""
+        result: list[dict[str, Any]] = self._call("GET", "/tokens")
+        return result
+
+    def __repr__(self) -> str:
+        return f"EmulatorControl({self.base_url!r})"

@@ -1,0 +1,191 @@
+"""The test-only control API under ``/_emulator``: seed the world, move the clock, inject faults, inspect."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, fields
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from airflow_provider_tiktok.emulator import oauth, posting
+from airflow_provider_tiktok.emulator.errors import OAuthError
+from airflow_provider_tiktok.emulator.state import ALL_SCOPES, FAULT_ACTIONS, EmulatorState, Settings
+
+Handler = Callable[[EmulatorState, dict[str, Any], dict[str, Any]], Any]
+
+
+def _loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def _check_prefix(prefix: str) -> None:
+    """TikTok URL-prefix properties are https; plain http is allowed here for loopback only, for local tests."""
+    parts = urlsplit(prefix)
+    if parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname)):
+        return
+    raise ValueError(f"verified URL prefix must be https (or http on loopback): {prefix!r}")
+
+
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """JSON in, JSON out; bad input answers 400 (404 for unknown ids) with ``{"detail": ...}``."""
+
+    async def wrapped(request: Request) -> Response:
+        body: Any = {}
+        if request.method == "POST":
+            raw = await request.body()
+            try:
+                body = await request.json() if raw.strip() else {}
+            except ValueError:
+                return JSONResponse({"detail": "body must be JSON"}, 400)
+            if not isinstance(body, dict):
+                return JSONResponse({"detail": "body must be a JSON object"}, 400)
+        try:
+            result = handler(request.app.state.emu, body, dict(request.path_params))
+        except LookupError as exc:
+            return JSONResponse({"detail": str(exc).strip("'\"")}, 404)
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"detail": str(exc)}, 400)
+        except OAuthError as exc:
+            return JSONResponse({"detail": f"{exc.error}: {exc.description}"}, 400)
+        return JSONResponse(result)
+
+    return wrapped
+
+
+def reset(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    state.reset()
+    return {}
+
+
+def put_app(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    if not body.get("client_key") or not body.get("client_secret"):
+        raise ValueError("client_key and client_secret are required")
+    for prefix in body.get("verified_url_prefixes") or []:
+        _check_prefix(prefix)
+    unknown = set(body.get("scopes") or []) - set(ALL_SCOPES)
+    if unknown:
+        raise ValueError(f"unknown scope(s): {', '.join(sorted(unknown))}")
+    return state.put_app(body).public()
+
+
+def put_account(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    return asdict(state.put_account(body))
+
+
+def grant(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    with state.lock:
+        app = state.apps.get(body.get("client_key", ""))
+        if app is None:
+            raise LookupError("unknown client_key")
+        open_id = body.get("open_id", "")
+        if open_id not in state.accounts:
+            raise LookupError(f"unknown account {open_id!r}")
+        scopes = body.get("scopes") or app.scopes
+        if isinstance(scopes, str):
+            scopes = oauth.split_scopes(scopes)
+        if any(s not in app.scopes for s in scopes):
+            raise ValueError("scopes must be a subset of the app's scopes")
+        return state.issue_chain(app, open_id, list(scopes))
+
+
+def authorize(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    code, url = oauth.consent(
+        state,
+        body.get("client_key", ""),
+        body.get("open_id", ""),
+        body.get("scope"),
+        body.get("redirect_uri"),
+        body.get("state", ""),
+        body.get("code_challenge"),
+    )
+    return {"code": code, "redirect_url": url}
+
+
+def qr_scan(state: EmulatorState, body: dict[str, Any], params: dict[str, Any]) -> Any:
+    return oauth.qr_scan(state, params["token"], body.get("client_ticket", ""))
+
+
+def qr_confirm(state: EmulatorState, body: dict[str, Any], params: dict[str, Any]) -> Any:
+    return oauth.qr_confirm(state, params["token"], body.get("open_id", ""))
+
+
+def advance_clock(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    seconds = body.get("seconds")
+    if not isinstance(seconds, int | float) or seconds < 0:
+        raise ValueError("seconds must be a non-negative number")
+    now = state.advance(float(seconds))
+    return {"now": now, "offset": state.clock_offset}
+
+
+def settings(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    names = {f.name for f in fields(Settings)}
+    unknown = set(body) - names
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    with state.lock:
+        for key, value in body.items():
+            setattr(state.settings, key, value)
+        return asdict(state.settings)
+
+
+def inject_fault(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    if not body.get("path", "").startswith("/"):
+        raise ValueError("path must be an absolute path (fnmatch patterns allowed), without query string")
+    if body.get("action", "respond") not in FAULT_ACTIONS:
+        raise ValueError(f"action must be one of {sorted(FAULT_ACTIONS)}")
+    if int(body.get("nth", 1)) < 1:
+        raise ValueError("nth counts from 1")
+    return asdict(state.add_fault(body))
+
+
+def creator_post(state: EmulatorState, body: dict[str, Any], params: dict[str, Any]) -> Any:
+    return posting.creator_post(state, params["publish_id"], body.get("privacy_level"))
+
+
+def list_requests(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    with state.lock:
+        return list(state.request_log)
+
+
+def list_posts(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    with state.lock:
+        for post in state.posts.values():
+            state.refresh_post(post)
+        return [post.public() for post in state.posts.values()]
+
+
+def list_tokens(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    return state.chains_public()
+
+
+def health(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    return {"ok": True, "now": state.now()}
+
+
+ROUTES = [
+    Route("/_emulator/health", endpoint(health), methods=["GET"]),
+    Route("/_emulator/reset", endpoint(reset), methods=["POST"]),
+    Route("/_emulator/apps", endpoint(put_app), methods=["POST"]),
+    Route("/_emulator/accounts", endpoint(put_account), methods=["POST"]),
+    Route("/_emulator/grants", endpoint(grant), methods=["POST"]),
+    Route("/_emulator/authorize", endpoint(authorize), methods=["POST"]),
+    Route("/_emulator/qrcode/{token}/scan", endpoint(qr_scan), methods=["POST"]),
+    Route("/_emulator/qrcode/{token}/confirm", endpoint(qr_confirm), methods=["POST"]),
+    Route("/_emulator/clock/advance", endpoint(advance_clock), methods=["POST"]),
+    Route("/_emulator/settings", endpoint(settings), methods=["GET", "POST"]),
+    Route("/_emulator/faults", endpoint(inject_fault), methods=["POST"]),
+    Route("/_emulator/posts/{publish_id:path}/creator_post", endpoint(creator_post), methods=["POST"]),
+    Route("/_emulator/requests", endpoint(list_requests), methods=["GET"]),
+    Route("/_emulator/posts", endpoint(list_posts), methods=["GET"]),
+    Route("/_emulator/tokens", endpoint(list_tokens), methods=["GET"]),
+]

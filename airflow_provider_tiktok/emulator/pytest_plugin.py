@@ -1,0 +1,23 @@
+"""pytest plugin (entry point ``tiktok_emulator``): one emulator per session, fresh state for every test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_provider_tiktok.emulator.server import EmulatorServer
+
+
+@pytest.fixture(scope="session")
+def tiktok_emulator_server() -> Iterator[EmulatorServer]:
+    """The session's server; prefer ``tiktok_emulator``, which also resets state."""
+    with EmulatorServer() as server:
+        yield server
+
+
+@pytest.fixture
+def tiktok_emulator(tiktok_emulator_server: EmulatorServer) -> EmulatorServer:
+    """A running TikTok emulator with empty state (no apps, accounts, tokens or posts; default settings)."""
+    tiktok_emulator_server.control.reset()
+    return tiktok_emulator_server

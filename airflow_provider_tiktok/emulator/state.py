@@ -1,0 +1,577 @@
+"""In-memory world of the emulator: apps, accounts, tokens, posts, uploads, faults, clock.
+
+Everything lives behind one re-entrant lock. The server runs in a single event loop, but the control API and the
+request handlers must always see consistent state, and background downloads update posts too.
+
+Time is an emulator clock (real time + an offset moved by ``POST /_emulator/clock/advance``) so tests can expire
+tokens, upload URLs and QR codes, and let processing finish, without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import random
+import secrets
+import string
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow_provider_tiktok.emulator.media import MediaProbe
+
+ALL_SCOPES = ["user.info.basic", "user.info.profile", "user.info.stats", "video.publish", "video.upload"]
+PUBLIC_OPTIONS = ["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"]
+PRIVATE_OPTIONS = ["FOLLOWER_OF_CREATOR", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"]
+PROCESSING = ("PROCESSING_UPLOAD", "PROCESSING_DOWNLOAD")
+DAY = 86_400.0
+
+# Requests per sliding 60 s window and per access token; the three init endpoints share one budget.
+RATE_LIMITS = {"creator_info": 20, "init": 6, "status": 30, "user_info": 600}
+
+
+def log_id() -> str:
+    """TikTok's shape: UTC timestamp + 20 upper-case hex characters."""
+    return datetime.now(UTC).strftime("%Y%m%d%H%M%S") + secrets.token_hex(10).upper()
+
+
+def _random_token(prefix: str) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return prefix + "".join(secrets.choice(alphabet) for _ in range(40))
+
+
+@dataclass
+class Settings:
+    processing_seconds: float = 1.0
+    moderation_seconds: float = 0.0
+    strict_brand_toggles: bool = False
+    daily_post_cap: int = 15
+    pending_share_cap: int = 5
+    unaudited_user_cap: int = 5
+    qr_lifetime_seconds: float = 300.0
+    code_lifetime_seconds: float = 300.0
+    upload_url_ttl_seconds: float = 3600.0
+    pull_timeout_seconds: float = 3600.0
+    rate_limits_enabled: bool = True
+
+
+@dataclass
+class App:
+    client_key: str
+    client_secret: str
+    audited: bool = True
+    verified_url_prefixes: list[str] = field(default_factory=list)
+    redirect_uris: list[str] = field(default_factory=list)
+    scopes: list[str] = field(default_factory=lambda: list(ALL_SCOPES))
+    access_token_ttl: int = 86_400
+    refresh_token_ttl: int = 31_536_000
+    rotate_refresh_tokens: bool = True
+    active_user_cap: int | None = None  # distinct posting users per 24 h; unaudited apps use the setting
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("client_secret")
+        return data
+
+
+@dataclass
+class Account:
+    open_id: str
+    username: str
+    nickname: str
+    is_private: bool = False
+    privacy_level_options: list[str] = field(default_factory=list)
+    comment_disabled: bool = False
+    duet_disabled: bool = False
+    stitch_disabled: bool = False
+    max_video_post_duration_sec: int = 300
+    banned: bool = False
+    app_version: str = "35.1.0"
+    union_id: str = ""
+    avatar_url: str = ""
+    bio_description: str = ""
+    is_verified: bool = False
+    follower_count: int = 0
+    following_count: int = 0
+    likes_count: int = 0
+    video_count: int = 0
+
+
+@dataclass
+class Generation:
+    """One refresh of a token chain: the access token and the refresh token issued together."""
+
+    access_token: str
+    refresh_token: str
+    issued_at: float
+    access_expires_at: float
+    refresh_active: bool = True
+
+
+@dataclass
+class Chain:
+    """Every token descending from one authorization; revoking kills the whole chain."""
+
+    chain_id: str
+    client_key: str
+    open_id: str
+    scopes: list[str]
+    refresh_expires_at: float  # fixed at authorization: refresh_expires_in counts down, rotation does not reset it
+    generations: list[Generation] = field(default_factory=list)
+    revoked: bool = False
+
+
+@dataclass
+class Grant:
+    """What a valid access token lets its bearer do."""
+
+    token: str
+    client_key: str
+    open_id: str | None
+    scopes: list[str]
+
+
+@dataclass
+class AuthCode:
+    code: str
+    client_key: str
+    open_id: str
+    scopes: list[str]
+    redirect_uri: str | None
+    code_challenge: str | None
+    expires_at: float
+    from_qr: bool = False
+    used: bool = False
+
+
+@dataclass
+class QrSession:
+    token: str
+    client_key: str
+    scopes: list[str]
+    state: str
+    expires_at: float
+    status: str = "new"
+    client_ticket: str = ""
+    code: str | None = None
+
+
+@dataclass
+class Upload:
+    upload_id: str
+    upload_token: str
+    publish_id: str
+    video_size: int
+    chunk_size: int
+    total_chunk_count: int
+    expires_at: float
+    next_chunk: int = 0
+    received: int = 0
+    busy: bool = False
+    hasher: Any = field(default_factory=hashlib.sha256)
+    probe: MediaProbe = field(default_factory=MediaProbe)
+
+    def expected_range(self) -> tuple[int, int]:
+        first = self.next_chunk * self.chunk_size
+        last = self.video_size - 1 if self.next_chunk == self.total_chunk_count - 1 else first + self.chunk_size - 1
+        return first, last
+
+
+@dataclass
+class Post:
+    publish_id: str
+    open_id: str
+    client_key: str
+    mode: str  # DIRECT_POST or MEDIA_UPLOAD (inbox)
+    media_type: str  # VIDEO or PHOTO
+    source: str  # FILE_UPLOAD or PULL_FROM_URL
+    post_info: dict[str, Any]
+    created_at: float
+    max_duration_sec: int
+    status: str = "PROCESSING_UPLOAD"
+    fail_reason: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    images: list[dict[str, Any]] = field(default_factory=list)
+    uploaded_bytes: int = 0
+    downloaded_bytes: int = 0
+    post_ids: list[int] = field(default_factory=list)
+    transfer_done_at: float | None = None
+    processing_seconds: float = 0.0
+    pending_failure: str | None = None  # media check or injected fail_publish, applied when processing ends
+    stuck: bool = False
+    completed_at: float | None = None
+    final_privacy: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "publish_id": self.publish_id,
+            "open_id": self.open_id,
+            "client_key": self.client_key,
+            "mode": self.mode,
+            "media_type": self.media_type,
+            "source": self.source,
+            "post_info": self.post_info,
+            "status": self.status,
+            "fail_reason": self.fail_reason,
+            "size": self.size,
+            "sha256": self.sha256,
+            "images": self.images,
+            "uploaded_bytes": self.uploaded_bytes,
+            "downloaded_bytes": self.downloaded_bytes,
+            "transfer_complete": self.transfer_done_at is not None,
+            "post_ids": self.post_ids,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass
+class Fault:
+    fault_id: int
+    path: str
+    nth: int = 1
+    status: int | None = None
+    error_code: str | None = None
+    message: str | None = None
+    action: str = "respond"  # respond | reset | delay | fail_publish | stuck
+    delay_seconds: float = 0.0
+    fail_reason: str | None = None
+    seen: int = 0
+
+
+FAULT_ACTIONS = {"respond", "reset", "delay", "fail_publish", "stuck"}
+
+
+class EmulatorState:
+    """All mutable state; callers hold ``lock`` while reading or changing it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.pull_tasks: dict[str, asyncio.Task[None]] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            for task in list(self.pull_tasks.values()):
+                task.cancel()
+            self.pull_tasks.clear()
+            self.clock_offset = 0.0
+            self.settings = Settings()
+            self.apps: dict[str, App] = {}
+            self.accounts: dict[str, Account] = {}
+            self.chains: dict[str, Chain] = {}
+            self.access_index: dict[str, tuple[Chain, Generation]] = {}
+            self.refresh_index: dict[str, tuple[Chain, Generation]] = {}
+            self.client_tokens: dict[str, tuple[str, float]] = {}
+            self.codes: dict[str, AuthCode] = {}
+            self.qr_sessions: dict[str, QrSession] = {}
+            self.posts: dict[str, Post] = {}
+            self.uploads: dict[str, Upload] = {}
+            self.faults: list[Fault] = []
+            self.request_log: list[dict[str, Any]] = []
+            self.rate_windows: dict[tuple[str, str], deque[float]] = {}
+            self._fault_seq = 0
+
+    # -- clock -------------------------------------------------------------------------------------------------
+    def now(self) -> float:
+        return time.time() + self.clock_offset
+
+    def advance(self, seconds: float) -> float:
+        with self.lock:
+            self.clock_offset += seconds
+            return self.now()
+
+    # -- apps, accounts ----------------------------------------------------------------------------------------
+    def put_app(self, data: dict[str, Any]) -> App:
+        app = App(**_known(App, data))
+        with self.lock:
+            self.apps[app.client_key] = app
+        return app
+
+    def put_account(self, data: dict[str, Any]) -> Account:
+        data = _known(Account, data)
+        data.setdefault("open_id", "eo-" + secrets.token_hex(16))
+        data.setdefault("username", "creator_" + data["open_id"][-6:])
+        data.setdefault("nickname", data["username"].replace("_", " ").title())
+        private = bool(data.get("is_private", False))
+        if not data.get("privacy_level_options"):
+            data["privacy_level_options"] = list(PRIVATE_OPTIONS if private else PUBLIC_OPTIONS)
+        # Private accounts have Duet and Stitch off (creator_info documents this), unless the test says otherwise.
+        data.setdefault("duet_disabled", private)
+        data.setdefault("stitch_disabled", private)
+        data.setdefault("union_id", "eu-" + hashlib.sha256(data["open_id"].encode()).hexdigest()[:24])
+        data.setdefault("avatar_url", f"https://p16-sign.tiktokcdn.com/emulator/{data['open_id']}.jpeg")
+        account = Account(**data)
+        with self.lock:
+            self.accounts[account.open_id] = account
+        return account
+
+    def check_client(self, client_key: str, client_secret: str) -> App | None:
+        app = self.apps.get(client_key)
+        if app is None or not secrets.compare_digest(app.client_secret.encode(), client_secret.encode()):
+            return None
+        return app
+
+    # -- tokens ------------------------------------------------------------------------------------------------
+    def issue_chain(self, app: App, open_id: str, scopes: list[str]) -> dict[str, Any]:
+        """A fresh authorization: new chain, first generation, TikTok's token response."""
+        with self.lock:
+            now = self.now()
+            chain = Chain("chain-" + secrets.token_hex(6), app.client_key, open_id, scopes, now + app.refresh_token_ttl)
+            self.chains[chain.chain_id] = chain
+            return self._add_generation(app, chain, None)
+
+    def refresh(self, app: App, refresh_token: str) -> dict[str, Any] | None:
+        """Exchange a live refresh token; None when it is unknown, dead, expired or issued to another client."""
+        with self.lock:
+            found = self.refresh_index.get(refresh_token)
+            if found is None:
+                return None
+            chain, gen = found
+            if chain.revoked or not gen.refresh_active or chain.client_key != app.client_key:
+                return None
+            if self.now() >= chain.refresh_expires_at:
+                return None
+            return self._add_generation(app, chain, gen)
+
+    def _add_generation(self, app: App, chain: Chain, previous: Generation | None) -> dict[str, Any]:
+        """Issue the next generation; with rotation the previous refresh token dies now, else its value carries on."""
+        now = self.now()
+        if previous is not None and not app.rotate_refresh_tokens:
+            refresh_token = previous.refresh_token
+        else:
+            refresh_token = _random_token("rft.")
+        if previous is not None:
+            previous.refresh_active = False
+        gen = Generation(_random_token("act."), refresh_token, now, now + app.access_token_ttl)
+        chain.generations.append(gen)
+        self.access_index[gen.access_token] = (chain, gen)
+        self.refresh_index[gen.refresh_token] = (chain, gen)
+        return {
+            "access_token": gen.access_token,
+            "expires_in": int(app.access_token_ttl),
+            "open_id": chain.open_id,
+            "refresh_expires_in": max(0, math.ceil(chain.refresh_expires_at - now)),
+            "refresh_token": gen.refresh_token,
+            "scope": ",".join(chain.scopes),
+            "token_type": "Bearer",
+        }
+
+    def issue_client_token(self, app: App) -> dict[str, Any]:
+        with self.lock:
+            token = _random_token("clt.")
+            self.client_tokens[token] = (app.client_key, self.now() + 7200)
+            return {"access_token": token, "expires_in": 7200, "token_type": "Bearer"}
+
+    def revoke(self, app: App, token: str) -> None:
+        with self.lock:
+            found = self.access_index.get(token) or self.refresh_index.get(token)
+            if found and found[0].client_key == app.client_key:
+                chain = found[0]
+                chain.revoked = True
+                for gen in chain.generations:
+                    gen.refresh_active = False
+            client = self.client_tokens.get(token)
+            if client and client[0] == app.client_key:
+                del self.client_tokens[token]
+
+    def grant_for(self, token: str) -> Grant | None:
+        """The grant behind a bearer token, or None when unknown, expired or revoked."""
+        with self.lock:
+            now = self.now()
+            found = self.access_index.get(token)
+            if found is not None:
+                chain, gen = found
+                if chain.revoked or now >= gen.access_expires_at:
+                    return None
+                return Grant(token, chain.client_key, chain.open_id, chain.scopes)
+            client = self.client_tokens.get(token)
+            if client is not None and now < client[1]:
+                return Grant(token, client[0], None, [])
+            return None
+
+    def chains_public(self) -> list[dict[str, Any]]:
+        with self.lock:
+            now = self.now()
+            return [
+                {
+                    "chain_id": c.chain_id,
+                    "client_key": c.client_key,
+                    "open_id": c.open_id,
+                    "scope": ",".join(c.scopes),
+                    "revoked": c.revoked,
+                    "refresh_expires_at": c.refresh_expires_at,
+                    "generations": [
+                        {
+                            "access_token": g.access_token,
+                            "refresh_token": g.refresh_token,
+                            "issued_at": g.issued_at,
+                            "access_expires_at": g.access_expires_at,
+                            "access_active": not c.revoked and now < g.access_expires_at,
+                            "refresh_active": not c.revoked and g.refresh_active and now < c.refresh_expires_at,
+                        }
+                        for g in c.generations
+                    ],
+                }
+                for c in self.chains.values()
+            ]
+
+    # -- authorization codes -----------------------------------------------------------------------------------
+    def issue_code(
+        self,
+        app: App,
+        open_id: str,
+        scopes: list[str],
+        redirect_uri: str | None,
+        code_challenge: str | None,
+        *,
+        from_qr: bool = False,
+    ) -> AuthCode:
+        with self.lock:
+            code = AuthCode(
+                code=secrets.token_urlsafe(24) + "!" + secrets.token_hex(4) + "*v!",  # TikTok codes contain * and !
+                client_key=app.client_key,
+                open_id=open_id,
+                scopes=scopes,
+                redirect_uri=redirect_uri,
+                code_challenge=code_challenge,
+                expires_at=self.now() + self.settings.code_lifetime_seconds,
+                from_qr=from_qr,
+            )
+            self.codes[code.code] = code
+            return code
+
+    # -- rate limits -------------------------------------------------------------------------------------------
+    def hit_rate_limit(self, token: str, bucket: str) -> bool:
+        """Record one request; True when it is over the per-token budget of the sliding 60 s window."""
+        with self.lock:
+            if not self.settings.rate_limits_enabled:
+                return False
+            now = self.now()
+            window = self.rate_windows.setdefault((token, bucket), deque())
+            while window and window[0] <= now - 60:
+                window.popleft()
+            if len(window) >= RATE_LIMITS[bucket]:
+                return True
+            window.append(now)
+            return False
+
+    # -- posts -------------------------------------------------------------------------------------------------
+    def new_publish_id(self, media_type: str, mode: str, source: str) -> str:
+        prefix = "v" if media_type == "VIDEO" else "p"
+        kind = "pub" if mode == "DIRECT_POST" else "inbox"
+        transfer = "file" if source == "FILE_UPLOAD" else "url"
+        return f"{prefix}_{kind}_{transfer}~v2.{random.randint(10**17, 10**18 - 1)}"
+
+    def refresh_post(self, post: Post) -> None:
+        """Advance the status machine lazily, from the emulator clock."""
+        now = self.now()
+        if post.status in PROCESSING and not post.stuck:
+            if post.source == "PULL_FROM_URL" and post.transfer_done_at is None:
+                if now >= post.created_at + self.settings.pull_timeout_seconds:
+                    self.fail_post(post, "video_pull_failed" if post.media_type == "VIDEO" else "photo_pull_failed")
+                return
+            if post.transfer_done_at is None or now < post.transfer_done_at + post.processing_seconds:
+                return
+            finished = post.transfer_done_at + post.processing_seconds
+            if post.pending_failure:
+                post.status, post.fail_reason = "FAILED", post.pending_failure
+            elif post.mode == "MEDIA_UPLOAD":
+                post.status = "SEND_TO_USER_INBOX"
+            else:
+                post.status, post.completed_at = "PUBLISH_COMPLETE", finished
+                post.final_privacy = post.post_info.get("privacy_level")
+        if (
+            post.status == "PUBLISH_COMPLETE"
+            and not post.post_ids
+            and post.final_privacy == "PUBLIC_TO_EVERYONE"
+            and post.completed_at is not None
+            and now >= post.completed_at + self.settings.moderation_seconds
+        ):
+            post.post_ids = [random.randint(7 * 10**18, 7_600_000_000_000_000_000)]  # 19 digits, > 2**53
+
+    def fail_post(self, post: Post, reason: str) -> None:
+        post.status, post.fail_reason = "FAILED", reason
+        task = self.pull_tasks.pop(post.publish_id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    def transfer_done(self, post: Post, failure: str | None) -> None:
+        post.transfer_done_at = self.now()
+        post.processing_seconds = self.settings.processing_seconds
+        post.pending_failure = post.pending_failure or failure
+
+    def recent_posts(self, open_id: str | None = None, client_key: str | None = None) -> list[Post]:
+        since = self.now() - DAY
+        result = []
+        for post in self.posts.values():
+            self.refresh_post(post)
+            if post.created_at < since or (open_id and post.open_id != open_id):
+                continue
+            if client_key and post.client_key != client_key:
+                continue
+            result.append(post)
+        return result
+
+    def direct_posts_today(self, open_id: str) -> int:
+        """Direct posts count against the creator, across all clients, unless they failed."""
+        return sum(1 for p in self.recent_posts(open_id) if p.mode == "DIRECT_POST" and p.status != "FAILED")
+
+    def pending_shares(self, open_id: str) -> int:
+        return sum(
+            1
+            for p in self.recent_posts(open_id)
+            if p.mode == "MEDIA_UPLOAD" and p.status not in ("FAILED", "PUBLISH_COMPLETE")
+        )
+
+    def active_user_cap_reached(self, app: App, open_id: str) -> bool:
+        cap = app.active_user_cap
+        if cap is None and not app.audited:
+            cap = self.settings.unaudited_user_cap
+        if cap is None:
+            return False
+        users = {p.open_id for p in self.recent_posts(client_key=app.client_key) if p.mode == "DIRECT_POST"}
+        return open_id not in users and len(users) >= cap
+
+    # -- faults and request log --------------------------------------------------------------------------------
+    def add_fault(self, data: dict[str, Any]) -> Fault:
+        with self.lock:
+            self._fault_seq += 1
+            fault = Fault(fault_id=self._fault_seq, **_known(Fault, data, exclude={"fault_id", "seen"}))
+            self.faults.append(fault)
+            return fault
+
+    def take_fault(self, path: str) -> Fault | None:
+        """Count this request against every fault on its path; return (and consume) the first one due."""
+        from fnmatch import fnmatchcase
+
+        with self.lock:
+            due = None
+            for fault in list(self.faults):
+                if not fnmatchcase(path, fault.path):
+                    continue
+                fault.seen += 1
+                if fault.seen >= fault.nth and due is None:
+                    due = fault
+                    self.faults.remove(fault)
+            return due
+
+    def log_request(self, method: str, path: str, status: int | None, started: float) -> None:
+        with self.lock:
+            self.request_log.append(
+                {"method": method, "path": path, "status": status, "time": started, "reset": status is None}
+            )
+
+
+def _known(cls: type, data: dict[str, Any], exclude: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Only the dataclass's own fields, so a typo in a control call fails loudly instead of being ignored."""
+    names = {f.name for f in fields(cls)} - exclude
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown field(s) for {cls.__name__}: {', '.join(sorted(unknown))}")
+    return {k: v for k, v in data.items() if v is not None or k in {"active_user_cap"}}
