@@ -1,0 +1,121 @@
+"""Fixtures for the emulator's own tests: a seeded app + account + token, plain httpx, media builders."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_tiktok.emulator import EmulatorServer
+
+CLIENT_KEY = "test-client-key"
+CLIENT_SECRET = "test-client-secret"
+OPEN_ID = "open-id-alice"
+REDIRECT = "https://app.example.com/callback/"
+
+
+def box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def mvhd(duration: float, timescale: int = 1000, version: int = 0) -> bytes:
+    ticks = int(duration * timescale)
+    if version == 1:
+        body = bytes([1, 0, 0, 0]) + struct.pack(">QQIQ", 0, 0, timescale, ticks)
+    else:
+        body = bytes([0, 0, 0, 0]) + struct.pack(">IIII", 0, 0, timescale, ticks)
+    return box(b"mvhd", body + b"\0" * 80)
+
+
+def mp4(size: int = 4096, duration: float = 10.0, *, moov_last: bool = True, version: int = 0) -> bytes:
+    """A structurally valid MP4 of exactly ``size`` bytes (ftyp, mdat filler, moov/mvhd)."""
+    ftyp = box(b"ftyp", b"isom\0\0\2\0isomiso2mp41")
+    moov = box(b"moov", mvhd(duration, version=version))
+    filler = size - len(ftyp) - len(moov) - 8
+    assert filler >= 0
+    mdat = box(b"mdat", bytes(range(256)) * (filler // 256) + b"\7" * (filler % 256))
+    data = ftyp + mdat + moov if moov_last else ftyp + moov + mdat
+    assert len(data) == size
+    return data
+
+
+JPEG = b"\xff\xd8\xff\xe0\0\x10JFIF\0" + b"\1" * 500
+WEBP = b"RIFF\0\0\0\0WEBPVP8 " + b"\2" * 500
+PNG = b"\x89PNG\r\n\x1a\n" + b"\3" * 500
+
+
+@dataclass
+class World:
+    """A seeded emulator plus an httpx client; ``call`` speaks TikTok's JSON endpoints with the user token."""
+
+    emu: EmulatorServer
+    http: httpx.Client
+    tokens: dict[str, Any]
+
+    @property
+    def control(self) -> Any:
+        return self.emu.control
+
+    @property
+    def token(self) -> str:
+        return str(self.tokens["access_token"])
+
+    def call(self, path: str, body: dict[str, Any] | None = None, token: str | None = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        return self.http.post(path, json=body, headers=headers)
+
+    def form(self, path: str, data: dict[str, str]) -> httpx.Response:
+        return self.http.post(path, data=data)
+
+    def init_upload(self, data: bytes, privacy: str = "SELF_ONLY", **post_info: Any) -> tuple[str, str]:
+        """Direct-post init for ``data`` as one chunk (it must be small); returns (publish_id, upload_url)."""
+        body = {
+            "post_info": {"privacy_level": privacy, **post_info},
+            "source_info": {
+                "source": "FILE_UPLOAD",
+                "video_size": len(data),
+                "chunk_size": len(data),
+                "total_chunk_count": 1,
+            },
+        }
+        response = self.call("/v2/post/publish/video/init/", body)
+        assert response.status_code == 200, response.text
+        return response.json()["data"]["publish_id"], response.json()["data"]["upload_url"]
+
+    def put(self, url: str, data: bytes, first: int, total: int, content_type: str = "video/mp4") -> httpx.Response:
+        last = first + len(data) - 1
+        headers = {"Content-Type": content_type, "Content-Range": f"bytes {first}-{last}/{total}"}
+        return self.http.put(url, content=data, headers=headers)
+
+    def status(self, publish_id: str, token: str | None = None) -> dict[str, Any]:
+        response = self.call("/v2/post/publish/status/fetch/", {"publish_id": publish_id}, token)
+        assert response.status_code == 200, response.text
+        assert response.json()["error"]["code"] == "ok"
+        data: dict[str, Any] = response.json()["data"]
+        return data
+
+
+@pytest.fixture
+def emu(tiktok_emulator: EmulatorServer) -> EmulatorServer:
+    return tiktok_emulator
+
+
+@pytest.fixture
+def http(emu: EmulatorServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=emu.base_url, trust_env=False, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def world(emu: EmulatorServer, http: httpx.Client) -> World:
+    emu.control.create_app(CLIENT_KEY, CLIENT_SECRET, redirect_uris=[REDIRECT, "http://127.0.0.1:*/callback/"])
+    emu.control.create_account(OPEN_ID, username="alice", nickname="Alice")
+    return World(emu, http, emu.control.grant(CLIENT_KEY, OPEN_ID))
+
+
+def error_code(response: httpx.Response) -> str:
+    return str(response.json()["error"]["code"])
