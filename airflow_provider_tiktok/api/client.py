@@ -1,0 +1,561 @@
+"""Content Posting API clients over httpx: JSON endpoints with retries, and the streaming chunk upload.
+
+``TikTokClient`` (sync) serves operators; ``AsyncTikTokClient`` serves triggers. Both take the access token from a
+token provider (the hook's ``TokenManager``), refresh it once on ``access_token_invalid``, and back off on what
+TikTok documents as transient (429, 5xx, ``internal_error``, transport failures) with exponential full jitter.
+
+Init calls are not idempotent (a lost answer may still have created a publish and spent quota), so a transport error
+on them is retried only when the request provably never left (connect failures); any other ambiguity is raised for
+the caller to resolve by checking status rather than initialising again.
+
+Upload URLs carry an upload token: they never appear in our logs or exceptions, and a filter on httpx's own logger
+strips query strings from its request lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
+
+import httpx
+
+from airflow_provider_tiktok.api.chunks import ChunkPlan
+from airflow_provider_tiktok.api.errors import (
+    ErrorKind,
+    TikTokError,
+    TikTokPermanentError,
+    TikTokRetryableError,
+    TikTokTransportError,
+    TikTokUploadExpiredError,
+    TikTokValidationError,
+    error_from_response,
+    parse_retry_after,
+    redact,
+)
+from airflow_provider_tiktok.api.models import (
+    CreatorInfo,
+    FileUploadSource,
+    InitResult,
+    PhotoPostInfo,
+    PhotoSource,
+    PostMode,
+    PublishStatus,
+    PullFromUrlSource,
+    UserInfo,
+    VideoPostInfo,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://open.tiktokapis.com"
+CREATOR_INFO_PATH = "/v2/post/publish/creator_info/query/"
+VIDEO_INIT_PATH = "/v2/post/publish/video/init/"
+INBOX_VIDEO_INIT_PATH = "/v2/post/publish/inbox/video/init/"
+CONTENT_INIT_PATH = "/v2/post/publish/content/init/"
+STATUS_PATH = "/v2/post/publish/status/fetch/"
+CANCEL_PATH = "/v2/post/publish/cancel/"
+USER_INFO_PATH = "/v2/user/info/"
+JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
+UPLOAD_CONTENT_TYPES = ("video/mp4", "video/quicktime", "video/webm")
+UPLOAD_BLOCK_SIZE = 1024 * 1024
+_DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# A chunk can be 128 MB; each socket write/read may wait for a slow link, but connecting stays quick.
+_UPLOAD_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
+_CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)")
+# Transport errors raised before any byte of the request was sent: resending cannot duplicate anything.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+ProgressCallback = Callable[[int, int, int, int], None]
+
+
+class TokenProvider(Protocol):
+    def get_access_token(self, force_refresh: bool = False) -> str: ...
+
+
+class AsyncTokenProvider(Protocol):
+    async def aget_access_token(self, force_refresh: bool = False) -> str: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential back-off with full jitter; ``sleep``/``async_sleep`` are injectable so tests never wait.
+
+    A Retry-After header wins over the computed delay; one longer than ``max_delay`` is not waited for: the error is
+    raised so the caller (an Airflow retry or deferral) can wait without holding a worker.
+    """
+
+    max_attempts: int = 5
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    jitter: bool = True
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
+    async_sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False, compare=False)
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float | None:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based), or None to give up."""
+        if attempt >= self.max_attempts:
+            return None
+        if retry_after is not None:
+            return retry_after if retry_after <= self.max_delay else None
+        cap = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return random.uniform(0, cap) if self.jitter else cap
+
+
+class _RedactQueryStrings(logging.Filter):
+    """httpx logs every request line at INFO with the full URL; upload URLs carry their token in the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(redact(str(a)) if isinstance(a, httpx.URL | str) else a for a in args)
+        return True
+
+
+def _install_log_filter() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactQueryStrings) for f in logger.filters):
+        logger.addFilter(_RedactQueryStrings())
+
+
+_install_log_filter()
+
+
+# --- request building and decisions shared by both clients --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+    params: dict[str, str] | None = None
+    idempotent: bool = True
+
+    def request_kwargs(self, base_url: str, token: str) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"}
+        kwargs: dict[str, Any] = {"url": base_url + self.path, "headers": headers, "params": self.params}
+        if self.method == "POST":
+            headers["Content-Type"] = JSON_CONTENT_TYPE
+            kwargs["content"] = b"" if self.body is None else json.dumps(self.body).encode()
+        return kwargs
+
+
+def _transport_error(exc: Exception, what: str) -> TikTokTransportError:
+    return TikTokTransportError(f"{type(exc).__name__} during {what}", code="transport_error")
+
+
+def _data(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise TikTokRetryableError(
+            "TikTok answered with a body that is not JSON", code="invalid_response", http_status=response.status_code
+        ) from None
+    data = body.get("data") if isinstance(body, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def _video_init_call(
+    source: FileUploadSource | PullFromUrlSource, post_info: VideoPostInfo | None, draft: bool
+) -> _Call:
+    body: dict[str, Any] = {"source_info": source.to_api()}
+    if draft:
+        extra = post_info.to_draft_api() if post_info is not None else {}
+        if extra:
+            body["post_info"] = extra
+        return _Call("POST", INBOX_VIDEO_INIT_PATH, body, idempotent=False)
+    if post_info is None:
+        raise ValueError("a direct post needs post_info (privacy_level at least)")
+    body["post_info"] = post_info.to_api()
+    return _Call("POST", VIDEO_INIT_PATH, body, idempotent=False)
+
+
+def _photo_init_call(source: PhotoSource, post_info: PhotoPostInfo, draft: bool, is_aigc: bool) -> _Call:
+    mode = PostMode.MEDIA_UPLOAD if draft else PostMode.DIRECT_POST
+    body: dict[str, Any] = {
+        "media_type": "PHOTO",
+        "post_mode": mode.value,
+        "post_info": post_info.to_api(mode),
+        "source_info": source.to_api(),
+    }
+    if is_aigc:
+        body["is_aigc"] = True  # top level for photos (inside post_info for videos), per the 2026-09 docs
+    return _Call("POST", CONTENT_INIT_PATH, body, idempotent=False)
+
+
+def _user_info_call(fields: tuple[str, ...] | list[str]) -> _Call:
+    return _Call("GET", USER_INFO_PATH, params={"fields": ",".join(fields)})
+
+
+class _Attempts:
+    """Retry bookkeeping for one logical call: one forced token refresh, bounded back-off for transient errors."""
+
+    def __init__(self, retry: RetryPolicy, what: str) -> None:
+        self.retry = retry
+        self.what = what
+        self.attempt = 0
+        self.refreshed = False
+        self.force_refresh = False
+
+    def next_delay(self, err: TikTokError, *, may_resend: bool = True) -> float | None:
+        """Seconds to wait before trying again (0 for an immediate refreshed retry), or None to raise ``err``."""
+        self.force_refresh = False
+        if err.kind is ErrorKind.NEEDS_REFRESH and not self.refreshed:
+            self.refreshed = self.force_refresh = True
+            log.debug("%s: access token rejected; refreshing it and retrying once", self.what)
+            return 0.0
+        if not err.retryable or not may_resend:
+            return None
+        self.attempt += 1
+        delay = self.retry.delay(self.attempt, err.retry_after)
+        if delay is not None:
+            log.debug("%s: %s (attempt %d); retrying in %.2f s", self.what, err.code, self.attempt, delay)
+        return delay
+
+
+class _BaseClient:
+    def __init__(self, base_url: str, retry: RetryPolicy | None) -> None:
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.retry = retry if retry is not None else RetryPolicy()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_url!r})"
+
+
+# --- sync -------------------------------------------------------------------------------------------------------
+
+
+class TikTokClient(_BaseClient):
+    """Synchronous Content Posting client (operators, the linking CLI)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        tokens: TokenProvider,
+        *,
+        retry: RetryPolicy | None = None,
+        http: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(base_url, retry)
+        self._tokens = tokens
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.Client(timeout=_DEFAULT_TIMEOUT)
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> TikTokClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, call: _Call) -> dict[str, Any]:
+        attempts = _Attempts(self.retry, f"{call.method} {call.path}")
+        while True:
+            token = self._tokens.get_access_token(force_refresh=attempts.force_refresh)
+            may_resend = True
+            try:
+                response = self._http.request(call.method, **call.request_kwargs(self.base_url, token))
+            except httpx.TransportError as exc:
+                err: TikTokError = _transport_error(exc, f"{call.method} {call.path}")
+                may_resend = call.idempotent or isinstance(exc, _NOT_SENT)
+            else:
+                log.debug("%s %s -> HTTP %d", call.method, call.path, response.status_code)
+                found = error_from_response(response)
+                if found is None:
+                    return _data(response)
+                err = found
+            delay = attempts.next_delay(err, may_resend=may_resend)
+            if delay is None:
+                raise err
+            if delay:
+                self.retry.sleep(delay)
+
+    def creator_info(self) -> CreatorInfo:
+        """Who is posting and what they may post now; daily caps arrive here with HTTP 200 and are raised."""
+        return CreatorInfo.from_api(self._call(_Call("POST", CREATOR_INFO_PATH)))
+
+    def user_info(self, fields: tuple[str, ...] | list[str] = UserInfo.DEFAULT_FIELDS) -> UserInfo:
+        return UserInfo.from_api(self._call(_user_info_call(fields)))
+
+    def init_video(
+        self, source: FileUploadSource | PullFromUrlSource, post_info: VideoPostInfo | None, *, draft: bool
+    ) -> InitResult:
+        """Direct post (``/video/init/``) or inbox draft (``/inbox/video/init/``), FILE_UPLOAD or PULL_FROM_URL."""
+        return InitResult.from_api(self._call(_video_init_call(source, post_info, draft)))
+
+    def init_photo(
+        self, source: PhotoSource, post_info: PhotoPostInfo, *, draft: bool, is_aigc: bool = False
+    ) -> InitResult:
+        """Photo carousel via ``/content/init/``: DIRECT_POST, or MEDIA_UPLOAD (inbox) when ``draft``."""
+        return InitResult.from_api(self._call(_photo_init_call(source, post_info, draft, is_aigc)))
+
+    def fetch_status(self, publish_id: str) -> PublishStatus:
+        """The publish's status; a FAILED publish is returned, not raised (see ``PublishStatus.raise_for_failure``)."""
+        return PublishStatus.from_api(self._call(_Call("POST", STATUS_PATH, {"publish_id": publish_id})))
+
+    def cancel(self, publish_id: str) -> None:
+        """Best-effort cancel of a PULL_FROM_URL download in progress."""
+        self._call(_Call("POST", CANCEL_PATH, {"publish_id": publish_id}))
+
+    def upload(
+        self,
+        upload_url: str,
+        plan: ChunkPlan,
+        stream: IO[bytes],
+        content_type: str,
+        *,
+        start_offset: int = 0,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """PUT the plan's chunks in order, streaming each from ``stream`` in 1 MiB blocks.
+
+        Memory stays at one block whatever the file size. A chunk answered 5xx (or lost to a transport error) is
+        sent again after a back-off; 416 re-syncs from the server's ``Content-Range`` (continuing at the next
+        chunk boundary); 403/404 raise ``TikTokUploadExpiredError`` (re-initialise). ``start_offset`` resumes at a
+        chunk boundary. ``progress(sent_bytes, total_bytes, chunk_index, chunk_count)`` runs after each chunk.
+        """
+        session = _UploadSession(plan, content_type, start_offset, self.retry)
+        while (chunk := session.next_chunk()) is not None:
+            first, last = chunk
+            try:
+                response = self._http.put(
+                    upload_url,
+                    content=_read_chunk(stream, first, last),
+                    headers=session.headers(first, last),
+                    timeout=_UPLOAD_TIMEOUT,
+                )
+            except _ShortFile as exc:
+                raise TikTokValidationError(
+                    "video", plan.video_size, f"the video is shorter than the {plan.video_size} bytes planned: {exc}"
+                ) from None
+            except httpx.TransportError as exc:
+                delay = session.failed(_transport_error(exc, f"upload of chunk {session.index + 1}"))
+            else:
+                delay = session.answered(response, progress)
+            if delay:
+                self.retry.sleep(delay)
+
+
+# --- async ------------------------------------------------------------------------------------------------------
+
+
+class AsyncTikTokClient(_BaseClient):
+    """Asynchronous client for triggers (status polling, creator info) and async callers.
+
+    Uploads are sync-only: they read from blocking file objects, which an event loop should not do.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        tokens: AsyncTokenProvider,
+        *,
+        retry: RetryPolicy | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(base_url, retry)
+        self._tokens = tokens
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.AsyncClient(timeout=_DEFAULT_TIMEOUT)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncTikTokClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _call(self, call: _Call) -> dict[str, Any]:
+        attempts = _Attempts(self.retry, f"{call.method} {call.path}")
+        while True:
+            token = await self._tokens.aget_access_token(force_refresh=attempts.force_refresh)
+            may_resend = True
+            try:
+                response = await self._http.request(call.method, **call.request_kwargs(self.base_url, token))
+            except httpx.TransportError as exc:
+                err: TikTokError = _transport_error(exc, f"{call.method} {call.path}")
+                may_resend = call.idempotent or isinstance(exc, _NOT_SENT)
+            else:
+                log.debug("%s %s -> HTTP %d", call.method, call.path, response.status_code)
+                found = error_from_response(response)
+                if found is None:
+                    return _data(response)
+                err = found
+            delay = attempts.next_delay(err, may_resend=may_resend)
+            if delay is None:
+                raise err
+            if delay:
+                await self.retry.async_sleep(delay)
+
+    async def creator_info(self) -> CreatorInfo:
+        return CreatorInfo.from_api(await self._call(_Call("POST", CREATOR_INFO_PATH)))
+
+    async def user_info(self, fields: tuple[str, ...] | list[str] = UserInfo.DEFAULT_FIELDS) -> UserInfo:
+        return UserInfo.from_api(await self._call(_user_info_call(fields)))
+
+    async def init_video(
+        self, source: FileUploadSource | PullFromUrlSource, post_info: VideoPostInfo | None, *, draft: bool
+    ) -> InitResult:
+        return InitResult.from_api(await self._call(_video_init_call(source, post_info, draft)))
+
+    async def init_photo(
+        self, source: PhotoSource, post_info: PhotoPostInfo, *, draft: bool, is_aigc: bool = False
+    ) -> InitResult:
+        return InitResult.from_api(await self._call(_photo_init_call(source, post_info, draft, is_aigc)))
+
+    async def fetch_status(self, publish_id: str) -> PublishStatus:
+        return PublishStatus.from_api(await self._call(_Call("POST", STATUS_PATH, {"publish_id": publish_id})))
+
+    async def cancel(self, publish_id: str) -> None:
+        await self._call(_Call("POST", CANCEL_PATH, {"publish_id": publish_id}))
+
+
+# --- upload -----------------------------------------------------------------------------------------------------
+
+
+class _ShortFile(Exception):
+    pass
+
+
+def _read_chunk(stream: IO[bytes], first: int, last: int) -> Iterator[bytes]:
+    """Yield bytes ``first..last`` in blocks of at most 1 MiB, seeking first (so a retried chunk starts over)."""
+    stream.seek(first)
+    remaining = last - first + 1
+    while remaining > 0:
+        block = stream.read(min(UPLOAD_BLOCK_SIZE, remaining))
+        if not block:
+            raise _ShortFile(f"the file ended {remaining} bytes before the end of the chunk")
+        remaining -= len(block)
+        yield block
+
+
+def parse_upload_progress(header: str | None) -> int | None:
+    """Bytes the server holds, from ``Content-Range: bytes 0-<last>/<total>`` (``bytes */<total>``: none yet)."""
+    if not header:
+        return None
+    match = _CONTENT_RANGE.fullmatch(header.strip())
+    if match is None:
+        return None
+    return 0 if match.group(2) is None else int(match.group(2)) + 1
+
+
+class _UploadSession:
+    """The upload state machine: which chunk is next, and what each server answer means."""
+
+    def __init__(self, plan: ChunkPlan, content_type: str, start_offset: int, retry: RetryPolicy) -> None:
+        if content_type not in UPLOAD_CONTENT_TYPES:
+            raise TikTokValidationError(
+                "content_type",
+                UPLOAD_CONTENT_TYPES,
+                f"content_type {content_type!r} is not one TikTok accepts ({', '.join(UPLOAD_CONTENT_TYPES)})",
+            )
+        self.plan = plan
+        self.content_type = content_type
+        self.retry = retry
+        self.index = plan.chunk_index_at(start_offset)  # ValueError unless a chunk boundary
+        self.failures = 0
+        self.done = False
+
+    def next_chunk(self) -> tuple[int, int] | None:
+        if self.done or self.index >= self.plan.total_chunk_count:
+            return None
+        return self.plan.chunk_range(self.index)
+
+    def headers(self, first: int, last: int) -> dict[str, str]:
+        return {
+            "Content-Type": self.content_type,
+            "Content-Length": str(last - first + 1),
+            "Content-Range": f"bytes {first}-{last}/{self.plan.video_size}",
+        }
+
+    def failed(self, err: TikTokError) -> float:
+        """A transient failure of the current chunk: the delay before sending it again, or raise."""
+        self.failures += 1
+        delay = self.retry.delay(self.failures, err.retry_after)
+        if delay is None:
+            raise err
+        log.debug("chunk %d/%d: %s; retrying in %.2f s", self.index + 1, self.plan.total_chunk_count, err.code, delay)
+        return delay
+
+    def answered(self, response: httpx.Response, progress: ProgressCallback | None) -> float:
+        status = response.status_code
+        log.debug("chunk %d/%d -> HTTP %d", self.index + 1, self.plan.total_chunk_count, status)
+        if status in (200, 201, 206):
+            self._advance_to(self.index + 1, progress)
+            self.done = self.done or status == 201
+            return 0.0
+        if status in (403, 404):
+            why = "expired (upload URLs last one hour)" if status == 403 else "is unknown to TikTok"
+            raise TikTokUploadExpiredError(
+                f"the upload URL {why}; initialise the post again to get a new one",
+                code=f"http_{status}",
+                http_status=status,
+            )
+        if status == 416:
+            return self._resync(response, progress)
+        if status == 429 or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            return self.failed(
+                TikTokRetryableError(
+                    f"TikTok answered chunk {self.index + 1} with HTTP {status}",
+                    code=f"http_{status}",
+                    http_status=status,
+                    retry_after=retry_after,
+                )
+            )
+        raise TikTokPermanentError(
+            f"TikTok rejected chunk {self.index + 1} with HTTP {status} (malformed headers or a Content-Length that "
+            "does not match the body)",
+            code=f"http_{status}",
+            http_status=status,
+        )
+
+    def _resync(self, response: httpx.Response, progress: ProgressCallback | None) -> float:
+        """416: the server's progress differs from ours; continue where it is, if that is a chunk boundary."""
+        received = parse_upload_progress(response.headers.get("content-range"))
+        if received is None:
+            raise TikTokPermanentError(
+                "TikTok answered 416 without a usable Content-Range; cannot tell where to resume",
+                code="http_416",
+                http_status=416,
+            )
+        if received >= self.plan.video_size:
+            log.debug("416 re-sync: the server already holds the whole file")
+            self._advance_to(self.plan.total_chunk_count, progress)
+            self.done = True
+            return 0.0
+        try:
+            index = self.plan.chunk_index_at(received)
+        except ValueError:
+            raise TikTokPermanentError(
+                f"TikTok holds {received} bytes, which is not a chunk boundary of this upload plan",
+                code="http_416",
+                http_status=416,
+            ) from None
+        log.debug("416 re-sync: the server holds %d bytes; continuing at chunk %d", received, index + 1)
+        if index == self.index:  # the server is still busy with (or discarded) this chunk: back off and resend
+            return self.failed(
+                TikTokRetryableError("TikTok is not ready for this chunk yet", code="http_416", http_status=416)
+            )
+        self._advance_to(index, progress)
+        return 0.0
+
+    def _advance_to(self, index: int, progress: ProgressCallback | None) -> None:
+        self.index = index
+        self.failures = 0
+        if progress is not None and index > 0:
+            sent = self.plan.video_size if index >= self.plan.total_chunk_count else index * self.plan.chunk_size
+            progress(sent, self.plan.video_size, index - 1, self.plan.total_chunk_count)
