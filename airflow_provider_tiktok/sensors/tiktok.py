@@ -1,0 +1,129 @@
+"""``TikTokPublishStatusSensor``: wait until a publish_id reaches a final state.
+
+Deferrable by default (the wait happens in the triggerer, no worker slot held); ``deferrable=False`` gives the
+classic ``poke`` / ``reschedule`` modes. Final: PUBLISH_COMPLETE; for drafts also SEND_TO_USER_INBOX unless
+``wait_for_creator_post=True``. FAILED fails the task with TikTok's fail_reason and what to do about it: ``internal``
+is TikTok's own outage and is retried by Airflow; every other reason is permanent (``AirflowFailException``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowSensorTimeout
+
+from airflow_provider_tiktok.operators._common import (
+    FAILED,
+    default_deferrable,
+    final_statuses,
+    raise_for_event,
+    to_airflow_error,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class TikTokPublishStatusSensor(BaseSensorOperator):
+    """Wait for a TikTok publish to finish.
+
+    :param publish_id: the publish to watch (templated; usually an upstream XCom).
+    :param tiktok_conn_id: the TikTok connection.
+    :param wait_for_creator_post: for drafts, keep waiting past SEND_TO_USER_INBOX until the creator posts.
+    :param deferrable: wait in the triggerer. Defaults to ``[operators] default_deferrable`` when the deployment sets
+        it, and to True otherwise: TikTok can take minutes to hours (moderation), too long to hold a worker slot.
+    :param poke_interval: seconds between status checks (the deferrable wait backs off from it to
+        ``max_poll_interval``). TikTok allows 30 status calls per minute per token.
+    :param max_poll_interval: ceiling of the deferrable back-off, seconds.
+    :param timeout: give up after this many seconds (``AirflowSensorTimeout``; ``soft_fail`` applies).
+
+    Returns ``{publish_id, status, post_ids, fail_reason, uploaded_bytes, downloaded_bytes}``.
+    """
+
+    template_fields: Sequence[str] = ("tiktok_conn_id", "publish_id")
+    ui_color = "#fe2c55"
+    ui_fgcolor = "#ffffff"
+
+    def __init__(
+        self,
+        *,
+        publish_id: str,
+        tiktok_conn_id: str = "tiktok_default",
+        wait_for_creator_post: bool = False,
+        deferrable: bool | None = None,
+        poke_interval: timedelta | float = 10.0,
+        max_poll_interval: float = 60.0,
+        timeout: timedelta | float = timedelta(hours=2),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        self.publish_id = publish_id
+        self.tiktok_conn_id = tiktok_conn_id
+        self.wait_for_creator_post = wait_for_creator_post
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.max_poll_interval = max_poll_interval
+
+    @property
+    def wait_for(self) -> list[str]:
+        # Drafts and direct posts look alike from the id alone; SEND_TO_USER_INBOX only ever happens to drafts.
+        return final_statuses(draft=True, wait_for_creator_post=self.wait_for_creator_post)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        # Check once on the worker (HttpSensor / dbt-cloud pattern); defer only if TikTok is not done yet.
+        done = self.poke(context)
+        if done:
+            return done.xcom_value
+        from airflow_provider_tiktok.triggers.tiktok import TikTokPublishStatusTrigger
+
+        self.defer(
+            trigger=TikTokPublishStatusTrigger(
+                tiktok_conn_id=self.tiktok_conn_id,
+                publish_id=str(self.publish_id),
+                end_time=time.time() + self.timeout,
+                poll_interval=self.poke_interval,
+                max_poll_interval=self.max_poll_interval,
+                wait_for=self.wait_for,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + 300),
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        from airflow_provider_tiktok.api.errors import TikTokError
+        from airflow_provider_tiktok.hooks.tiktok import TikTokHook
+
+        publish_id = str(self.publish_id)
+        try:
+            status = TikTokHook(tiktok_conn_id=self.tiktok_conn_id).get_client().fetch_status(publish_id)
+        except TikTokError as exc:
+            raise to_airflow_error(exc, f"Checking publish {publish_id}") from exc
+        self.log.info("Publish %s is %s", publish_id, status.status)
+        if status.status != FAILED and status.status not in self.wait_for:
+            return PokeReturnValue(False)
+        from airflow_provider_tiktok.triggers.tiktok import TikTokPublishStatusTrigger
+
+        event = TikTokPublishStatusTrigger(self.tiktok_conn_id, publish_id, end_time=0).final_event(status).payload
+        return PokeReturnValue(True, self._result(raise_for_event(event, what="TikTok publish")))
+
+    def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        if event and event.get("status") == "timeout":
+            raise AirflowSensorTimeout(str(event.get("message")))
+        return self._result(raise_for_event(event, what="TikTok publish"))
+
+    def _result(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        result = {
+            "publish_id": event["publish_id"],
+            "status": event.get("publish_status"),
+            "post_ids": [str(p) for p in event.get("post_ids") or []],
+            "fail_reason": event.get("fail_reason"),
+            "uploaded_bytes": event.get("uploaded_bytes"),
+            "downloaded_bytes": event.get("downloaded_bytes"),
+        }
+        self.log.info("Publish %s reached %s", result["publish_id"], result["status"])
+        return result

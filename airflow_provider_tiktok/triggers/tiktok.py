@@ -1,0 +1,234 @@
+"""Deferrable wait for a TikTok publish to reach a final state.
+
+The trigger polls ``/v2/post/publish/status/fetch/`` with ``httpx.AsyncClient`` (through
+``TikTokHook.aget_client()``, which resolves the access token from the token store: no token ever travels in the
+trigger's kwargs), backs off while nothing changes, and yields exactly one event:
+
+    {"status": "success" | "error" | "timeout", "publish_id", "publish_status", "fail_reason", "post_ids",
+     "uploaded_bytes", "downloaded_bytes", "message", "retryable"}
+
+``end_time`` is an absolute epoch deadline, so a trigger re-created after a triggerer restart keeps its original
+deadline (the dbt-cloud pattern). Polls for one connection share a sliding-window budget inside the triggerer
+process, so any number of concurrent publishes stays under TikTok's 30 status calls per minute per token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+# TikTok: 30 status/fetch calls per minute per user access token. Keep a little headroom for the worker's own polls.
+STATUS_CALLS_PER_MINUTE = 28
+_WINDOW_SECONDS = 60.0
+_BACKOFF_FACTOR = 1.5
+_MAX_CONSECUTIVE_ERRORS = 5
+
+DEFAULT_WAIT_FOR = ("PUBLISH_COMPLETE",)
+FAILED = "FAILED"
+
+
+class _StatusBudget:
+    """Sliding-window rate limiter shared by every trigger of one connection in this process.
+
+    The triggerer runs all triggers on one event loop, so a plain deque per connection is enough; ``acquire`` only
+    sleeps with ``asyncio.sleep`` and never blocks the loop.
+    """
+
+    def __init__(self, calls: int, window: float) -> None:
+        self.calls = calls
+        self.window = window
+        self._stamps: dict[str, deque[float]] = {}
+
+    def delay(self, key: str, now: float) -> float:
+        """Seconds to wait before the next call for ``key`` is within budget (0 when it is)."""
+        stamps = self._stamps.setdefault(key, deque())
+        while stamps and now - stamps[0] >= self.window:
+            stamps.popleft()
+        if len(stamps) < self.calls:
+            return 0.0
+        return self.window - (now - stamps[0])
+
+    async def acquire(self, key: str) -> None:
+        while (wait := self.delay(key, time.monotonic())) > 0:
+            await asyncio.sleep(wait)
+        self._stamps[key].append(time.monotonic())
+
+
+STATUS_BUDGET = _StatusBudget(STATUS_CALLS_PER_MINUTE, _WINDOW_SECONDS)
+
+
+def _event(
+    status: str,
+    publish_id: str,
+    message: str,
+    *,
+    publish_status: str | None = None,
+    fail_reason: str | None = None,
+    post_ids: Iterable[Any] = (),
+    uploaded_bytes: int | None = None,
+    downloaded_bytes: int | None = None,
+    retryable: bool = False,
+) -> TriggerEvent:
+    return TriggerEvent(
+        {
+            "status": status,
+            "publish_id": publish_id,
+            "publish_status": publish_status,
+            "fail_reason": fail_reason,
+            # Strings: TikTok post ids exceed 2**53 and would be rounded by JavaScript readers of the XCom.
+            "post_ids": [str(p) for p in post_ids],
+            "uploaded_bytes": uploaded_bytes,
+            "downloaded_bytes": downloaded_bytes,
+            "message": message,
+            "retryable": retryable,
+        }
+    )
+
+
+class TikTokPublishStatusTrigger(BaseTrigger):
+    """Poll a publish until one of ``wait_for`` (or FAILED) is reached, or until ``end_time``.
+
+    :param tiktok_conn_id: connection whose token store provides the access token.
+    :param publish_id: the publish to watch.
+    :param end_time: absolute deadline, epoch seconds.
+    :param poll_interval: first delay between polls, seconds; grows by 1.5x while the state does not change.
+    :param max_poll_interval: ceiling of that back-off, seconds.
+    :param wait_for: statuses that end the wait successfully (FAILED always ends it). ``("PUBLISH_COMPLETE",)`` for
+        direct posts; add ``"SEND_TO_USER_INBOX"`` for drafts when the creator's own post need not be awaited.
+    """
+
+    def __init__(
+        self,
+        tiktok_conn_id: str,
+        publish_id: str,
+        end_time: float,
+        poll_interval: float = 10.0,
+        max_poll_interval: float = 60.0,
+        wait_for: Iterable[str] = DEFAULT_WAIT_FOR,
+    ) -> None:
+        super().__init__()
+        self.tiktok_conn_id = str(tiktok_conn_id)
+        self.publish_id = str(publish_id)
+        # Coerce: serde round-trips have handed numbers back as strings in other providers (EMR, #34183).
+        self.end_time = float(end_time)
+        self.poll_interval = max(float(poll_interval), 0.0)
+        self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
+        self.wait_for = [str(s) for s in wait_for]
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            "airflow_provider_tiktok.triggers.tiktok.TikTokPublishStatusTrigger",
+            {
+                "tiktok_conn_id": self.tiktok_conn_id,
+                "publish_id": self.publish_id,
+                "end_time": self.end_time,
+                "poll_interval": self.poll_interval,
+                "max_poll_interval": self.max_poll_interval,
+                "wait_for": list(self.wait_for),
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self._wait()
+        except Exception as exc:  # one event, always: an unexpected error must not leave the task deferred
+            self.log.exception("Polling publish %s failed", self.publish_id)
+            event = _event(
+                "error",
+                self.publish_id,
+                f"Polling TikTok for publish {self.publish_id} failed: {type(exc).__name__}: {exc}",
+                retryable=True,
+            )
+        yield event
+
+    async def _wait(self) -> TriggerEvent:
+        from airflow_provider_tiktok.api.errors import TikTokError, TikTokRateLimitError
+        from airflow_provider_tiktok.hooks.tiktok import TikTokHook
+
+        client = await TikTokHook(tiktok_conn_id=self.tiktok_conn_id).aget_client()
+        try:
+            last: Any = None
+            interval = self.poll_interval
+            errors = 0
+            while True:
+                await STATUS_BUDGET.acquire(self.tiktok_conn_id)
+                try:
+                    status = await client.fetch_status(self.publish_id)
+                except TikTokRateLimitError as exc:
+                    interval = max(interval, exc.retry_after or _WINDOW_SECONDS / 2)
+                    self.log.warning("Status polling rate-limited by TikTok; next poll in %.0f s", interval)
+                except TikTokError as exc:
+                    errors += 1
+                    if not exc.retryable or errors >= _MAX_CONSECUTIVE_ERRORS:
+                        return _event(
+                            "error",
+                            self.publish_id,
+                            f"TikTok status check for publish {self.publish_id} failed: {exc}",
+                            publish_status=getattr(last, "status", None),
+                            retryable=exc.retryable,
+                        )
+                    self.log.warning("Status check failed (%s); retrying (%d/%d)", exc, errors, _MAX_CONSECUTIVE_ERRORS)
+                else:
+                    errors = 0
+                    if last is None or status.status != last.status:
+                        self._log_change(last, status)
+                        interval = self.poll_interval
+                    else:
+                        interval = min(interval * _BACKOFF_FACTOR, self.max_poll_interval)
+                    last = status
+                    if status.status == FAILED or status.status in self.wait_for:
+                        return self.final_event(status)
+                remaining = self.end_time - time.time()
+                if remaining <= 0:
+                    return self._timeout_event(last)
+                await asyncio.sleep(min(interval, remaining))
+        finally:
+            await client.aclose()
+
+    def _log_change(self, previous: Any, status: Any) -> None:
+        progress = ""
+        if status.uploaded_bytes:
+            progress = f" ({status.uploaded_bytes:,} bytes uploaded)"
+        elif status.downloaded_bytes:
+            progress = f" ({status.downloaded_bytes:,} bytes downloaded by TikTok)"
+        before = previous.status if previous is not None else "start"
+        self.log.info("Publish %s: %s -> %s%s", self.publish_id, before, status.status, progress)
+
+    def final_event(self, status: Any) -> TriggerEvent:
+        """The event for a final ``PublishStatus`` (also used by operators that find TikTok done at once)."""
+        fields = {
+            "publish_status": status.status,
+            "fail_reason": status.fail_reason,
+            "post_ids": status.post_ids,
+            "uploaded_bytes": status.uploaded_bytes,
+            "downloaded_bytes": status.downloaded_bytes,
+        }
+        if status.status == FAILED:
+            reason = status.fail_reason or "unknown"
+            return _event(
+                "error",
+                self.publish_id,
+                f"TikTok reports publish {self.publish_id} FAILED: {reason}",
+                retryable=reason == "internal",
+                **fields,
+            )
+        return _event("success", self.publish_id, f"Publish {self.publish_id} reached {status.status}", **fields)
+
+    def _timeout_event(self, last: Any) -> TriggerEvent:
+        state = last.status if last is not None else "unknown"
+        return _event(
+            "timeout",
+            self.publish_id,
+            f"Publish {self.publish_id} did not reach {' or '.join(self.wait_for)} before the deadline; TikTok "
+            f"still reports {state}. It may still finish: check it with TikTokPublishStatusSensor("
+            f"publish_id={self.publish_id!r}) or in the creator's TikTok app.",
+            publish_status=None if last is None else last.status,
+            uploaded_bytes=None if last is None else last.uploaded_bytes,
+            downloaded_bytes=None if last is None else last.downloaded_bytes,
+            retryable=True,
+        )
