@@ -326,8 +326,12 @@ class TokenManager:
         return not (force_refresh and tokens.access_token == self._handed_out)
 
     def _pick(self, stored: TokenSet | None) -> TokenSet | None:
-        """The store wins; the connection seed is the fallback when nothing was stored yet."""
-        return stored if stored is not None else self._seed
+        """The store wins (it holds the newest rotation); the connection seed is the fallback when nothing was stored
+        yet, or when the connection now names a different account than the stored tokens (the user re-linked)."""
+        seed = self._seed
+        if stored is None or (seed is not None and seed.open_id and stored.open_id and seed.open_id != stored.open_id):
+            return seed
+        return stored
 
     def _next_candidate(self, latest: TokenSet | None, tried: set[str]) -> TokenSet | None:
         """After invalid_grant: a token set whose refresh token we have not tried yet (store first, then seed)."""

@@ -34,3 +34,88 @@ def airflow_db():
 
     db.resetdb()
     return _HOME
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Shared fixture `tiktok_conn` (owned by the hooks/tokens engineer; appended here so every test directory can use it).
+# ---------------------------------------------------------------------------------------------------------------------
+import json  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Any  # noqa: E402
+
+TIKTOK_TEST_SCOPES = ["user.info.basic", "video.publish", "video.upload"]
+
+
+@dataclass
+class TikTokTestConnection:
+    """What `tiktok_conn` set up. `clock()` is the emulator's clock (pass it to hooks/TokenManagers as ``clock=``)."""
+
+    conn_id: str
+    client_key: str
+    client_secret: str = field(repr=False)
+    open_id: str
+    token_variable_key: str
+    emulator: Any  # EmulatorServer
+    tokens: dict[str, Any] = field(repr=False)  # the seed token response from the control API's grant
+    clock_offset: float = 0.0
+
+    @property
+    def control(self) -> Any:
+        return self.emulator.control
+
+    def clock(self) -> float:
+        return time.time() + self.clock_offset
+
+    def advance_clock(self, seconds: float) -> float:
+        """Advance the emulator clock (and this object's view of it); returns the new emulator time."""
+        now = float(self.control.advance_clock(seconds)["now"])
+        self.clock_offset = now - time.time()
+        return now
+
+    def hook(self, **kwargs: Any) -> Any:
+        """A TikTokHook for this connection, on the emulator's clock."""
+        from airflow_provider_tiktok.hooks.tiktok import TikTokHook
+
+        kwargs.setdefault("clock", self.clock)
+        return TikTokHook(self.conn_id, **kwargs)
+
+
+@pytest.fixture
+def tiktok_conn(tiktok_emulator, airflow_db, monkeypatch) -> TikTokTestConnection:
+    """A `tiktok_default` connection (env var, JSON form) pointing at a freshly reset emulator.
+
+    The emulator gets an app (client key/secret, refresh-token rotation ON, default 24 h access tokens; change it
+    with ``control.create_app(conn.client_key, conn.client_secret, ...)``) and one public account; the control API's
+    ``grant`` issues the seed tokens, stored in the connection's extra (refresh_token, access_token,
+    access_token_expires_at, open_id, api_base_url). Each test gets its own ``token_variable_key`` so rotated tokens
+    saved by an earlier test (same metadata DB) never shadow this seed.
+    """
+    control = tiktok_emulator.control
+    suffix = uuid.uuid4().hex[:8]
+    client_key, client_secret = f"ck{suffix}", f"cs-{uuid.uuid4().hex}"
+    control.create_app(client_key, client_secret, rotate_refresh_tokens=True)
+    open_id = control.create_account(username=f"creator_{suffix}")["open_id"]
+    issued_at = time.time()  # taken before the grant, so the recorded expiry errs early
+    tokens = control.grant(client_key, open_id, TIKTOK_TEST_SCOPES)
+    variable_key = f"tiktok_tokens__test_{suffix}"
+    extra = {
+        "refresh_token": tokens["refresh_token"],
+        "access_token": tokens["access_token"],
+        "access_token_expires_at": issued_at + tokens["expires_in"],
+        "open_id": open_id,
+        "api_base_url": tiktok_emulator.base_url,
+        "token_variable_key": variable_key,
+    }
+    conn = {"conn_type": "tiktok", "login": client_key, "password": client_secret, "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_TIKTOK_DEFAULT", json.dumps(conn))
+    return TikTokTestConnection(
+        conn_id="tiktok_default",
+        client_key=client_key,
+        client_secret=client_secret,
+        open_id=open_id,
+        token_variable_key=variable_key,
+        emulator=tiktok_emulator,
+        tokens=tokens,
+    )
