@@ -192,12 +192,11 @@ class LedgeredPublishOperator(TikTokPublishVideoOperator):
         entry = self._ledger(context).get(self.ledger_key)
         if entry:  # a parallel or earlier run got there first
             raise AirflowSkipException(f"{self.ledger_key} already published as {entry.get('publish_id')}")
-        return self._record(context, super().execute(context))
+        return super().execute(context)
 
-    def execute_complete(self, context: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._record(context, super().execute_complete(context, *args, **kwargs))
-
-    def _record(self, context: Any, result: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Any, event: Any = None) -> Any:
+        """Every successful end goes through here (also when TikTok was done before any deferral)."""
+        result = super().execute_complete(context, event)
         entry = {
             **self.ledger_note,
             "publish_id": result.get("publish_id"),
