@@ -169,7 +169,9 @@ class LoopbackListener:
         # Bind the IPv4 loopback even for "localhost": never listen on a public interface.
         self._server = HTTPServer(("127.0.0.1", port), Handler)
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, name="tiktok-link-callback", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="tiktok-link-callback", daemon=True
+        )
 
     def __enter__(self) -> LoopbackListener:
         self._thread.start()

@@ -443,7 +443,8 @@ def _manager(s: TikTokConnectionSettings) -> TokenManager:
     from airflow_provider_tiktok.tokens import TokenManager, VariableTokenStore
 
     oauth = TikTokOAuthClient(s.client_key, s.client_secret, base_url=s.api_base_url)
-    return TokenManager(oauth, VariableTokenStore(s.token_variable_key), s.seed)
+    # No waiting for a racing worker's rotation (the store is still re-read once): a dead chain should fail fast.
+    return TokenManager(oauth, VariableTokenStore(s.token_variable_key), s.seed, lost_race_wait=0.0)
 
 
 def _check(conn: store.StoredConnection) -> str:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
 
-from airflow_provider_tiktok.api.errors import TikTokError, TikTokOAuthError
+from airflow_provider_tiktok.api.errors import TikTokError, error_from_response
 from airflow_provider_tiktok.api.oauth import FORM_HEADERS
 
 GET_QRCODE_PATH = "/v2/oauth/get_qrcode/"
@@ -103,33 +103,14 @@ def _unwrap(body: Any) -> dict[str, Any]:
 
 
 def _raise_for_error(response: httpx.Response) -> dict[str, Any]:
+    """The flat body, or the classified error (OAuth ``error`` string or v2 envelope; 5xx/429 retryable)."""
+    error = error_from_response(response)
+    if error is not None:
+        raise error
     try:
-        raw = response.json()
+        return _unwrap(response.json())
     except ValueError:
-        raw = None
-    body = _unwrap(raw) if isinstance(raw, dict) else None
-    error = body.get("error") if body else None
-    if isinstance(error, str) and error:
-        raise TikTokOAuthError(
-            str(body.get("error_description") or error) if body else error,
-            code=error,
-            log_id=str(body.get("log_id")) if body and body.get("log_id") else None,
-            http_status=response.status_code,
-        )
-    if isinstance(error, dict) and error.get("code") not in (None, "", "ok"):
-        raise TikTokOAuthError(
-            str(error.get("message") or error["code"]),
-            code=str(error["code"]),
-            log_id=error.get("log_id"),
-            http_status=response.status_code,
-        )
-    if body is None or response.status_code >= 400:
-        raise TikTokOAuthError(
-            f"TikTok's QR endpoint answered HTTP {response.status_code}",
-            code=f"http_{response.status_code}",
-            http_status=response.status_code,
-        )
-    return body
+        raise QRLinkError("TikTok's QR endpoint answered something that is not JSON", code="invalid_response") from None
 
 
 def _code_and_state(body: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
