@@ -422,20 +422,20 @@ def _check_prefixes(urls: Sequence[tuple[str, str]], prefixes: Sequence[str] | N
             )
 
 
-def _progress_logger(log: Any, total_chunks: int, total_bytes: int, start_offset: int) -> Any:
+def _progress_logger(log: Any, start_offset: int) -> Any:
     """A progress callback logging chunk k of n, bytes, percent and throughput after every chunk."""
     started = time.monotonic()
 
-    def progress(chunk_index: int, bytes_done: int) -> None:
+    def progress(sent_bytes: int, total: int, chunk_index: int, chunk_count: int) -> None:
         elapsed = max(time.monotonic() - started, 1e-6)
-        rate = (bytes_done - start_offset) / elapsed / _MB
+        rate = max(sent_bytes - start_offset, 0) / elapsed / _MB
         log.info(
             "Uploaded chunk %d of %d: %s of %s bytes (%.0f%%), %.1f MB/s",
             chunk_index + 1,
-            total_chunks,
-            f"{bytes_done:,}",
-            f"{total_bytes:,}",
-            100.0 * bytes_done / total_bytes if total_bytes else 100.0,
+            chunk_count,
+            f"{sent_bytes:,}",
+            f"{total:,}",
+            100.0 * sent_bytes / total if total else 100.0,
             rate,
         )
 
@@ -469,7 +469,7 @@ def upload_video(
         plan.total_chunk_count,
         f"{plan.chunk_size:,}",
     )
-    progress = _progress_logger(log, plan.total_chunk_count, plan.video_size, start_offset)
+    progress = _progress_logger(log, start_offset)
     with video_file.open() as stream:
         try:
             client.upload(
