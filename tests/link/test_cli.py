@@ -76,7 +76,7 @@ class Run:
             out=self.out,
             err=self.err,
             input=self._input,
-            getpass=self._input,
+            getpass=self._getpass,
             sleep=self._sleep,
             monotonic=lambda: self.clock,
             open_browser=self._browser,
@@ -86,6 +86,9 @@ class Run:
         self.prompts.append(prompt)
         answer = self.answers.pop(0)
         return answer(prompt) if callable(answer) else answer
+
+    def _getpass(self, prompt: str) -> str:
+        return self._input(f"(hidden) {prompt}")
 
     def _sleep(self, seconds: float) -> None:
         self.sleeps += 1
@@ -343,6 +346,32 @@ def test_paste_flow_rejects_a_foreign_state(emu, conn_id):
     assert not store.connection_exists(conn_id)
 
 
+def test_credentials_from_environment_and_hidden_prompt(emu, conn_id, monkeypatch):
+    monkeypatch.setenv("TIKTOK_CLIENT_KEY", CLIENT_KEY)
+    monkeypatch.delenv("TIKTOK_CLIENT_SECRET", raising=False)
+    run = Run(answers=[CLIENT_SECRET])
+    run.answers.append(pasted_redirect(emu, run))
+    args = ["link", "--paste", "--redirect-uri", WEB_REDIRECT, "--conn-id", conn_id]
+    run(*args, "--api-base-url", emu.base_url, "--auth-base-url", emu.base_url)
+
+    assert run.code == 0, run.text
+    assert run.prompts == ["(hidden) TikTok client secret: ", "Paste the redirected URL (or just the code): "]
+    assert CLIENT_SECRET not in run.text
+    from airflow.models import Connection
+
+    assert Connection.get_connection_from_secrets(conn_id).password == CLIENT_SECRET
+
+
+def test_username_is_shown_when_the_profile_scope_was_granted(emu, conn_id):
+    run = paste_run(emu)
+    scopes = "user.info.basic,user.info.profile,video.publish,video.upload"
+    run(*link_args(emu, conn_id, "--paste", "--redirect-uri", WEB_REDIRECT, "--scopes", scopes))
+
+    assert run.code == 0, run.text
+    assert "Linked TikTok account: Alice Anders (@alice), open_id open-alice" in run.err.getvalue()
+    assert store.get_connection(conn_id).description == "TikTok: Alice Anders (@alice), open_id open-alice"
+
+
 def test_paste_needs_the_registered_redirect_uri(emu, conn_id):
     run = Run()(*link_args(emu, conn_id, "--paste"))
     assert run.code == 1 and "--redirect-uri" in run.err.getvalue()
@@ -550,6 +579,24 @@ def test_persistent_check_qrcode_failures_end_the_qr(emu, conn_id):
     assert run.code == 1
     assert "keeps failing" in run.err.getvalue()
     assert run.prompts == ["The QR code expired. Show a new one? [Y/n] "]
+
+
+def test_qr_code_handed_to_another_poller_is_utilised(emu, conn_id):
+    """Someone else polled check_qrcode first and got the one-shot code: this CLI must not link anything."""
+    phone = Phone(emu)
+
+    def on_sleep(run: Run) -> None:
+        phone.scan_and_confirm(run)
+        token = parse_qs(urlsplit(run.deep_links()[-1]).query)["qr_token"][0]
+        form = {"client_key": CLIENT_KEY, "client_secret": CLIENT_SECRET, "token": token}
+        assert httpx.post(f"{emu.base_url}/v2/oauth/check_qrcode/", data=form).json()["status"] == "confirmed"
+
+    run = Run(on_sleep=on_sleep)
+    run(*link_args(emu, conn_id, "--qr"))
+
+    assert run.code == 1
+    assert "already handed out" in run.err.getvalue()
+    assert not store.connection_exists(conn_id)
 
 
 def test_qr_exchange_retries_without_redirect_uri_when_tiktok_rejects_it():
