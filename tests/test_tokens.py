@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import threading
 
 import pytest
 
+from airflow_provider_tiktok.api.client import RetryPolicy, TikTokClient
+from airflow_provider_tiktok.api.errors import ErrorKind, TikTokOAuthError
 from airflow_provider_tiktok.api.models import TokenResponse
-from airflow_provider_tiktok.tokens import MemoryTokenStore, TokenSet, VariableTokenStore
+from airflow_provider_tiktok.api.oauth import TikTokOAuthClient
+from airflow_provider_tiktok.tokens import MemoryTokenStore, TokenManager, TokenSet, VariableTokenStore
 
 ACCESS = "act.SECRETaccess0123456789"
 REFRESH = "rft.SECRETrefresh0123456789"
@@ -115,3 +120,255 @@ class TestVariableTokenStore:
         VariableTokenStore("tiktok_tokens__masked").save(make_tokens(access_token="act.maskme0123456789"))
         VariableTokenStore("tiktok_tokens__masked").load()
         assert "act.maskme0123456789" not in str(redact("token is act.maskme0123456789"))
+
+
+# --- TokenManager against the emulator ------------------------------------------------------------------------------
+
+
+TOKEN_PATH = "/v2/oauth/token/"
+
+
+def token_requests(conn) -> int:
+    return sum(1 for r in conn.control.requests() if r["path"] == TOKEN_PATH)
+
+
+def seed_of(conn) -> TokenSet:
+    t = conn.tokens
+    return TokenSet(
+        access_token=t["access_token"],
+        access_expires_at=conn.clock() - 5 + t["expires_in"],
+        refresh_token=t["refresh_token"],
+        refresh_expires_at=conn.clock() + t["refresh_expires_in"],
+        open_id=t["open_id"],
+        scope=t["scope"],
+    )
+
+
+def oauth_for(conn) -> TikTokOAuthClient:
+    return TikTokOAuthClient(conn.client_key, conn.client_secret, base_url=conn.emulator.base_url)
+
+
+def manager_for(conn, store=None, seed=None, **kwargs) -> TokenManager:
+    kwargs.setdefault("clock", conn.clock)
+    kwargs.setdefault("sleep", lambda s: None)
+    return TokenManager(oauth_for(conn), store if store is not None else MemoryTokenStore(), seed, **kwargs)
+
+
+def chain_of(conn) -> dict:
+    """The emulator's token chain that the seed (conn.tokens) belongs to."""
+    (chain,) = [
+        c
+        for c in conn.control.tokens()
+        if any(g["refresh_token"] == conn.tokens["refresh_token"] for g in c["generations"])
+    ]
+    return chain
+
+
+def live_refresh_tokens(conn) -> list[str]:
+    return [g["refresh_token"] for g in chain_of(conn)["generations"] if g["refresh_active"]]
+
+
+def generations(conn) -> int:
+    return len(chain_of(conn)["generations"])
+
+
+def works(conn, access_token: str) -> bool:
+    client = TikTokClient(conn.emulator.base_url, _Fixed(access_token), retry=RetryPolicy(max_attempts=1))
+    with client:
+        try:
+            return client.user_info().open_id == conn.open_id
+        except Exception:
+            return False
+
+
+class _Fixed:
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def get_access_token(self, force_refresh: bool = False) -> str:
+        if force_refresh:
+            raise RuntimeError("no refresh here")
+        return self.token
+
+
+@pytest.fixture
+def short_lived(tiktok_conn):
+    """Rotation on, 2-hour access tokens (the Nov 2026 docs), fresh grant under those settings."""
+    control = tiktok_conn.control
+    control.create_app(
+        tiktok_conn.client_key, tiktok_conn.client_secret, access_token_ttl=7200, rotate_refresh_tokens=True
+    )
+    tiktok_conn.tokens = control.grant(
+        tiktok_conn.client_key, tiktok_conn.open_id, ["user.info.basic", "video.publish"]
+    )
+    return tiktok_conn
+
+
+def test_fresh_seed_is_used_without_refreshing(short_lived):
+    manager = manager_for(short_lived, seed=seed_of(short_lived))
+    assert manager.get_access_token() == short_lived.tokens["access_token"]
+    assert token_requests(short_lived) == 0
+
+
+@pytest.mark.parametrize("ttl", [7200, 86400])
+def test_refreshes_refresh_margin_before_expiry_and_persists_the_rotation(tiktok_conn, ttl):
+    conn = tiktok_conn
+    conn.control.create_app(conn.client_key, conn.client_secret, access_token_ttl=ttl, rotate_refresh_tokens=True)
+    conn.tokens = conn.control.grant(conn.client_key, conn.open_id, ["user.info.basic"])
+    store = MemoryTokenStore()
+    manager = manager_for(conn, store, seed_of(conn), refresh_margin=300)
+
+    conn.advance_clock(ttl - 400)  # 400 s left (minus the seed's 5 s safety): outside the margin
+    assert manager.get_access_token() == conn.tokens["access_token"]
+    assert token_requests(conn) == 0
+
+    conn.advance_clock(150)  # inside the 300 s margin, still valid at TikTok: refresh early
+    token = manager.get_access_token()
+    assert token != conn.tokens["access_token"]
+    assert token_requests(conn) == 1
+    saved = store.load()
+    assert saved.access_token == token
+    assert live_refresh_tokens(conn) == [saved.refresh_token] != [conn.tokens["refresh_token"]]
+    assert saved.access_expires_at == pytest.approx(conn.clock() + ttl, abs=5)  # trusts expires_in
+    assert works(conn, token)
+
+
+def test_stored_chain_wins_over_a_stale_seed(short_lived):
+    conn = short_lived
+    store = MemoryTokenStore()
+    first = manager_for(conn, store, seed_of(conn))
+    conn.advance_clock(7200)
+    rotated = first.get_access_token()
+    # A later task starts from the connection (stale seed), but the store has the rotated chain.
+    second = manager_for(conn, store, seed_of(conn))
+    assert second.get_access_token() == rotated
+    assert token_requests(conn) == 1
+
+
+def test_refresh_right_after_another_worker_rotated_uses_their_tokens(short_lived):
+    """Worker A read the store, worker B rotated the chain, then A refreshed with the dead refresh token."""
+    conn = short_lived
+    shared = MemoryTokenStore(seed_of(conn))
+    other = manager_for(conn, shared)
+
+    class RaceStore(MemoryTokenStore):
+        """A's view: its first read returns what was stored *before* B's rotation landed (B rotates meanwhile)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.reads = 0
+
+        @property
+        def lock_key(self) -> str:
+            return "race"
+
+        def load(self):
+            self.reads += 1
+            before = shared.load()
+            if self.reads == 1:
+                other.get_access_token(force_refresh=True)  # B rotates between A's read and A's refresh
+            return before if self.reads == 1 else shared.load()
+
+        def save(self, tokens):
+            shared.save(tokens)
+
+    conn.advance_clock(7200)
+    a = manager_for(conn, RaceStore())
+    token = a.get_access_token()
+    assert token == shared.load().access_token
+    assert works(conn, token)
+    # One rotation by B; A's attempt with the dead token failed with invalid_grant and did not rotate again.
+    assert generations(conn) == 2
+    assert live_refresh_tokens(conn) == [shared.load().refresh_token]
+
+
+def test_dead_chain_without_a_newer_token_fails_permanently_with_a_relink_hint(short_lived, caplog):
+    conn = short_lived
+    oauth_for(conn).revoke(conn.tokens["access_token"])
+    seed = seed_of(conn)
+    conn.advance_clock(7200)
+    sleeps: list[float] = []
+    manager = manager_for(conn, MemoryTokenStore(), seed, lost_race_wait=1.0, sleep=sleeps.append)
+    with caplog.at_level(logging.DEBUG), pytest.raises(TikTokOAuthError) as exc:
+        manager.get_access_token()
+    assert exc.value.code == "invalid_grant" and exc.value.kind is ErrorKind.PERMANENT
+    assert "airflow-tiktok link" in str(exc.value)
+    assert sum(sleeps) == pytest.approx(1.0)  # polled the store briefly for a racing worker's tokens
+    assert token_requests(conn) == 1  # and never retried the dead refresh token
+    for text in (str(exc.value), repr(exc.value), caplog.text):
+        assert conn.tokens["refresh_token"] not in text and conn.client_secret not in text
+
+
+def test_relinked_seed_replaces_a_dead_stored_chain(short_lived):
+    conn = short_lived
+    dead = seed_of(conn)
+    oauth_for(conn).revoke(dead.access_token)
+    conn.tokens = conn.control.grant(conn.client_key, conn.open_id, ["user.info.basic"])  # the user re-linked
+    relinked = seed_of(conn)
+    conn.advance_clock(7200)
+    store = MemoryTokenStore(dead)
+    manager = manager_for(conn, store, relinked, lost_race_wait=0.2)
+    token = manager.get_access_token()
+    assert works(conn, token)
+    assert store.load().refresh_token in live_refresh_tokens(conn)
+
+
+def test_access_token_invalid_refreshes_once_and_retries(short_lived):
+    conn = short_lived
+    # The manager's clock says the token is fine; TikTok says it expired (clock skew, early revocation...).
+    manager = manager_for(conn, MemoryTokenStore(), seed_of(conn), clock=lambda: 0.0 + conn.clock() - 7200)
+    conn.advance_clock(7200)
+    with TikTokClient(conn.emulator.base_url, manager, retry=RetryPolicy(max_attempts=1)) as client:
+        assert client.user_info().open_id == conn.open_id
+    statuses = [(r["path"], r["status"]) for r in conn.control.requests()]
+    assert statuses == [("/v2/user/info/", 401), (TOKEN_PATH, 200), ("/v2/user/info/", 200)]
+
+
+def test_threads_sharing_a_store_refresh_once(short_lived):
+    conn = short_lived
+    store = MemoryTokenStore(seed_of(conn))
+    conn.advance_clock(7200)
+    managers = [manager_for(conn, store) for _ in range(6)]
+    results: list[str] = []
+    barrier = threading.Barrier(len(managers))
+
+    def run(manager: TokenManager) -> None:
+        barrier.wait()
+        results.append(manager.get_access_token())
+
+    threads = [threading.Thread(target=run, args=(m,)) for m in managers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(results)) == 1 and len(results) == 6
+    assert token_requests(conn) == 1
+
+
+async def test_async_path_refreshes_once_per_loop_and_persists(short_lived):
+    conn = short_lived
+    store = MemoryTokenStore(seed_of(conn))
+    conn.advance_clock(7200)
+
+    async def no_sleep(seconds: float) -> None:
+        return None
+
+    managers = [manager_for(conn, store, async_sleep=no_sleep) for _ in range(5)]
+    tokens = await asyncio.gather(*(m.aget_access_token() for m in managers))
+    assert len(set(tokens)) == 1
+    assert token_requests(conn) == 1
+    assert store.load().access_token == tokens[0]
+    assert live_refresh_tokens(conn) == [store.load().refresh_token]
+
+
+def test_tokens_seen_are_masked_in_logs(short_lived):
+    from airflow.sdk._shared.secrets_masker import redact
+
+    conn = short_lived
+    seed = seed_of(conn)
+    conn.advance_clock(7200)
+    store = MemoryTokenStore()
+    manager_for(conn, store, seed).get_access_token()
+    new = store.load()
+    for secret in (conn.tokens["access_token"], conn.tokens["refresh_token"], new.access_token, new.refresh_token):
+        assert secret not in str(redact(f"leaked {secret}"))
