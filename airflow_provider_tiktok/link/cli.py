@@ -23,6 +23,7 @@ import httpx
 from airflow_provider_tiktok.api.errors import TikTokError, TikTokOAuthError
 from airflow_provider_tiktok.api.oauth import DEFAULT_BASE_URL, TikTokOAuthClient
 from airflow_provider_tiktok.link import authorize, qr, store
+from airflow_provider_tiktok.tokens import TokenSet
 
 if TYPE_CHECKING:
     from airflow_provider_tiktok.api.models import TokenResponse, UserInfo
@@ -68,7 +69,7 @@ class Grant:
     redirect_uri: str | None
     code_verifier: str | None = None
     callback_scopes: str | None = None
-    returned_url: str | None = None  # QR only: the URL check_qrcode returned (redirect fallback)
+    from_qr: bool = False  # QR codes: the redirect_uri to send is undocumented (see _exchange)
 
 
 class _StaticToken:
@@ -207,8 +208,6 @@ def cmd_link(args: argparse.Namespace, term: Terminal) -> int:
         grant = _FLOWS[args.mode](args, term, client_key, client_secret, scopes, http)
         issued_at = time.time()  # before the request: errs on the early side for expiry
         response = _exchange(oauth, grant)
-        from airflow_provider_tiktok.tokens import TokenSet
-
         tokens = TokenSet.from_response(response, issued_at)
         granted = response.scopes or _split(grant.callback_scopes)
         user = _fetch_user(args.api_base_url, response, granted, http, term)
@@ -242,8 +241,12 @@ def _exchange(oauth: TikTokOAuthClient, grant: Grant) -> TokenResponse:
     try:
         return oauth.exchange_code(grant.code, cast(str, grant.redirect_uri), grant.code_verifier)
     except TikTokOAuthError as exc:
-        qr_retry = grant.returned_url is not None and grant.redirect_uri is not None
-        if qr_retry and exc.code in ("invalid_grant", "invalid_request") and "redirect" in exc.message.lower():
+        if (
+            grant.from_qr
+            and grant.redirect_uri is not None
+            and exc.code in ("invalid_grant", "invalid_request")
+            and "redirect" in exc.message.lower()
+        ):
             return oauth.exchange_code(grant.code, cast(str, None))
         raise
 
@@ -318,7 +321,7 @@ def _qr_flow(
         if status.status == "confirmed":
             assert status.code is not None
             redirect_uri = args.redirect_uri or qr.redirect_uri_candidate(status.returned_url)
-            return Grant(code=status.code, redirect_uri=redirect_uri, returned_url=status.returned_url or "")
+            return Grant(code=status.code, redirect_uri=redirect_uri, from_qr=True)
         if status.status == "utilised":
             raise LinkAborted("this QR code's authorization was already handed out; run the command again")
         answer = term.input("The QR code expired. Show a new one? [Y/n] ").strip().lower()

@@ -625,7 +625,7 @@ def test_qr_exchange_retries_without_redirect_uri_when_tiktok_rejects_it():
     with respx.mock(base_url="https://open.tiktokapis.com") as mock:
         mock.post("/v2/oauth/token/").mock(side_effect=token_endpoint)
         oauth = TikTokOAuthClient("ck", "cs")
-        grant = Grant("CODE", "https://e.com/cb/", returned_url="https://e.com/cb/?code=CODE")
+        grant = Grant("CODE", "https://e.com/cb/", from_qr=True)
         response = _exchange(oauth, grant)
 
     assert response.open_id == "o"
