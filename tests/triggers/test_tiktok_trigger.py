@@ -1,0 +1,136 @@
+"""TikTokPublishStatusTrigger: serialize round-trip and the real run() against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from airflow.sdk._shared.module_loading import import_string
+from airflow.sdk.serde import deserialize, serialize
+
+from airflow_provider_tiktok.api.chunks import plan_chunks
+from airflow_provider_tiktok.api.models import FileUploadSource, VideoPostInfo
+from airflow_provider_tiktok.testing.media import make_mp4
+from airflow_provider_tiktok.triggers.tiktok import TikTokPublishStatusTrigger, _StatusBudget
+
+
+def _publish(conn, *, fail_reason: str | None = None) -> str:
+    """Init + upload a small video through the real client; returns the publish_id."""
+    import io
+
+    if fail_reason:
+        conn.control.inject_fault("/v2/post/publish/video/init/", action="fail_publish", fail_reason=fail_reason)
+    data = make_mp4(None, duration_s=3.0, size=100_000)
+    plan = plan_chunks(len(data))
+    with conn.hook().get_client() as client:
+        init = client.init_video(
+            FileUploadSource.from_plan(plan), VideoPostInfo(title="t", privacy_level="SELF_ONLY"), draft=False
+        )
+        client.upload(init.upload_url, plan, io.BytesIO(data), "video/mp4")
+    return init.publish_id
+
+
+def _trigger(publish_id: str, **kwargs) -> TikTokPublishStatusTrigger:
+    kwargs.setdefault("end_time", time.time() + 60)
+    kwargs.setdefault("poll_interval", 0.01)
+    return TikTokPublishStatusTrigger(tiktok_conn_id="tiktok_default", publish_id=publish_id, **kwargs)
+
+
+def test_serialize_round_trip():
+    trigger = TikTokPublishStatusTrigger(
+        "tiktok_brand", "v_pub_file~v2.1", end_time=1_800_000_000.5, poll_interval=5, wait_for=("SEND_TO_USER_INBOX",)
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_tiktok.triggers.tiktok.TikTokPublishStatusTrigger"
+    assert kwargs == {
+        "tiktok_conn_id": "tiktok_brand",
+        "publish_id": "v_pub_file~v2.1",
+        "end_time": 1_800_000_000.5,
+        "poll_interval": 5.0,
+        "max_poll_interval": 60.0,
+        "wait_for": ["SEND_TO_USER_INBOX"],
+    }
+    # As the triggerer does it: serde-encode, decode, re-instantiate from the classpath.
+    rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert not any("token" in str(v).lower() for v in kwargs.values())
+
+
+async def test_success_event(tiktok_conn):
+    tiktok_conn.control.settings(processing_seconds=0)
+    publish_id = _publish(tiktok_conn)
+    event = await _trigger(publish_id).run().__anext__()
+    assert event.payload["status"] == "success"
+    assert event.payload["publish_status"] == "PUBLISH_COMPLETE"
+    assert event.payload["publish_id"] == publish_id
+    assert event.payload["retryable"] is False
+
+
+async def test_run_yields_exactly_one_event(tiktok_conn):
+    tiktok_conn.control.settings(processing_seconds=0)
+    events = [e async for e in _trigger(_publish(tiktok_conn)).run()]
+    assert len(events) == 1
+
+
+@pytest.mark.parametrize(
+    ("fail_reason", "retryable"),
+    [("internal", True), ("file_format_check_failed", False), ("spam_risk_text", False), ("auth_removed", False)],
+)
+async def test_failed_publish(tiktok_conn, fail_reason, retryable):
+    tiktok_conn.control.settings(processing_seconds=0)
+    publish_id = _publish(tiktok_conn, fail_reason=fail_reason)
+    event = (await _trigger(publish_id).run().__anext__()).payload
+    assert event["status"] == "error"
+    assert event["publish_status"] == "FAILED"
+    assert event["fail_reason"] == fail_reason
+    assert event["retryable"] is retryable
+
+
+async def test_timeout_keeps_publish_id_and_last_state(tiktok_conn):
+    tiktok_conn.control.settings(processing_seconds=3600)
+    publish_id = _publish(tiktok_conn)
+    event = (await _trigger(publish_id, end_time=time.time()).run().__anext__()).payload
+    assert event["status"] == "timeout"
+    assert event["publish_status"] == "PROCESSING_UPLOAD"
+    assert publish_id in event["message"]
+    assert event["retryable"] is True
+
+
+async def test_unknown_publish_id_is_a_permanent_error(tiktok_conn):
+    event = (await _trigger("v_pub_file~v2.404").run().__anext__()).payload
+    assert event["status"] == "error"
+    assert event["retryable"] is False
+    assert "invalid_publish_id" in event["message"]
+
+
+async def test_unexpected_exception_becomes_error_event(tiktok_conn, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_TIKTOK_DEFAULT")
+    event = (await _trigger("v_pub_file~v2.1").run().__anext__()).payload
+    assert event["status"] == "error"
+    assert event["retryable"] is True
+
+
+async def test_polls_until_processing_finishes_and_logs_each_change(tiktok_conn, capsys):
+    tiktok_conn.control.settings(processing_seconds=30)
+    publish_id = _publish(tiktok_conn)
+    task = asyncio.ensure_future(_trigger(publish_id, poll_interval=0.01).run().__anext__())
+    # Wait (without advancing anything) until the trigger has polled at least twice, then let processing finish.
+    while len([r for r in tiktok_conn.control.requests() if r["path"].endswith("/status/fetch/")]) < 2:
+        await asyncio.sleep(0.01)
+    assert not task.done()
+    tiktok_conn.control.advance_clock(31)
+    event = (await task).payload
+    assert event["status"] == "success"
+    changes = [line for line in capsys.readouterr().out.splitlines() if f"Publish {publish_id}:" in line]
+    assert any("start -> PROCESSING_UPLOAD" in m for m in changes)
+    assert any("PROCESSING_UPLOAD -> PUBLISH_COMPLETE" in m for m in changes)
+
+
+def test_status_budget_stays_within_tiktok_limit():
+    budget = _StatusBudget(calls=3, window=60.0)
+    stamps = budget._stamps.setdefault("c", __import__("collections").deque())
+    stamps.extend([100.0, 101.0, 102.0])
+    assert budget.delay("c", 103.0) == pytest.approx(57.0)  # 3 calls in the window: wait for the oldest to expire
+    assert budget.delay("c", 160.5) == 0.0  # the first one left the window
+    assert budget.delay("other", 103.0) == 0.0  # budgets are per connection
