@@ -66,9 +66,6 @@ class TikTok:
     def control(self):
         return self.emulator.control
 
-    def requests_to(self, path: str) -> list[dict]:
-        return [r for r in self.control.requests() if r["path"] == path]
-
 
 def make_app(emulator, **app: object) -> None:
     app.setdefault("verified_url_prefixes", ["http://127.0.0.1"])
