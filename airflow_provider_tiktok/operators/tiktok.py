@@ -385,8 +385,12 @@ class _PublishingOperator(_TikTokOperator):
             return self.execute_complete(context, event=trigger.final_event(status).payload)
         self.defer_for_status(publish_id)
 
-    def record_creator(self, journal: PublishJournal, creator: CreatorInfo) -> None:
+    def record_creator(self, context: Context, journal: PublishJournal, creator: CreatorInfo) -> None:
+        """Remember who posts (for the post URL after a resume) and link to their profile until the post exists."""
         journal.update(creator_username=creator.username, creator_nickname=creator.nickname)
+        profile = post_url(creator.username, [])
+        if profile:
+            context["ti"].xcom_push(key=POST_URL_XCOM_KEY, value=profile)
 
     def init_call(self, context: Context, journal: PublishJournal, source_kind: str, call: Any) -> Any:
         """Run an init call with the journal bracketing it, so an ambiguous failure is recognised on the next try."""
@@ -607,7 +611,7 @@ class _VideoOperator(_PublishingOperator):
 
         creator = self.creator_info(client, context)
         video_file, plan = self.preflight(hook, creator)
-        self.record_creator(journal, creator)
+        self.record_creator(context, journal, creator)
         self.clear_cap_wait(journal)
         source = FileUploadSource.from_plan(plan) if plan else PullFromUrlSource(str(self.video_url))
         post_info = self.post_info()
@@ -1027,7 +1031,7 @@ class TikTokPhotoPostOperator(_PublishingOperator):
         self.log.info(
             "Preflight passed: %d photo(s), cover #%d", len(self.post_parts()[1].photo_images), self.photo_cover_index
         )
-        self.record_creator(journal, creator)
+        self.record_creator(context, journal, creator)
         self.clear_cap_wait(journal)
         info, source = self.post_parts()
         result = self.init_call(
