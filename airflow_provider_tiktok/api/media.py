@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from airflow_provider_tiktok.api.errors import TikTokValidationError
 
@@ -87,14 +87,14 @@ def sniff_photo(head: bytes) -> str:
 # --- helpers over seekable streams ------------------------------------------------------------------------------
 
 
-def _size(stream: BinaryIO) -> int:
+def _size(stream: IO[bytes]) -> int:
     here = stream.tell()
     end = stream.seek(0, os.SEEK_END)
     stream.seek(here)
     return end
 
 
-def _read_exact(stream: BinaryIO, n: int, what: str) -> bytes:
+def _read_exact(stream: IO[bytes], n: int, what: str) -> bytes:
     data = stream.read(n)
     if data is None or len(data) != n:
         raise TikTokValidationError("video", "complete file", f"the file ends inside its {what}; it is truncated")
@@ -104,7 +104,7 @@ def _read_exact(stream: BinaryIO, n: int, what: str) -> bytes:
 # --- MP4 / MOV --------------------------------------------------------------------------------------------------
 
 
-def _iter_boxes(stream: BinaryIO, start: int, end: int):
+def _iter_boxes(stream: IO[bytes], start: int, end: int):
     """Yield ``(type, payload_start, box_end)`` for the boxes between ``start`` and ``end`` without reading payloads."""
     pos = start
     while pos + 8 <= end:
@@ -126,7 +126,7 @@ def _iter_boxes(stream: BinaryIO, start: int, end: int):
         pos = box_end
 
 
-def _mvhd_duration(stream: BinaryIO, start: int, end: int) -> float | None:
+def _mvhd_duration(stream: IO[bytes], start: int, end: int) -> float | None:
     stream.seek(start)
     payload = stream.read(min(end - start, 120))
     if not payload:
@@ -144,7 +144,7 @@ def _mvhd_duration(stream: BinaryIO, start: int, end: int) -> float | None:
     return duration / timescale
 
 
-def _mp4_duration(stream: BinaryIO, size: int) -> float | None:
+def _mp4_duration(stream: IO[bytes], size: int) -> float | None:
     for kind, start, end in _iter_boxes(stream, 0, size):
         if kind == b"moov":
             for child, cstart, cend in _iter_boxes(stream, start, end):
@@ -159,7 +159,7 @@ def _mp4_duration(stream: BinaryIO, size: int) -> float | None:
 # --- WebM (EBML) ------------------------------------------------------------------------------------------------
 
 
-def _read_vint(stream: BinaryIO, keep_marker: bool) -> tuple[int, int, bool]:
+def _read_vint(stream: IO[bytes], keep_marker: bool) -> tuple[int, int, bool]:
     """Read an EBML variable-length integer; returns ``(value, length, is_all_ones)``."""
     first = stream.read(1)
     if not first:
@@ -180,7 +180,7 @@ def _read_vint(stream: BinaryIO, keep_marker: bool) -> tuple[int, int, bool]:
     return value, length, all_ones
 
 
-def _iter_elements(stream: BinaryIO, start: int, end: int):
+def _iter_elements(stream: IO[bytes], start: int, end: int):
     """Yield ``(id, data_start, data_end_or_None)``; None marks an unknown-size element (live streams)."""
     pos = start
     while pos < end:
@@ -198,12 +198,12 @@ def _iter_elements(stream: BinaryIO, start: int, end: int):
         pos = data_start + size
 
 
-def _read_uint(stream: BinaryIO, start: int, end: int) -> int:
+def _read_uint(stream: IO[bytes], start: int, end: int) -> int:
     stream.seek(start)
     return int.from_bytes(_read_exact(stream, end - start, "EBML integer"), "big")
 
 
-def _read_float(stream: BinaryIO, start: int, end: int) -> float:
+def _read_float(stream: IO[bytes], start: int, end: int) -> float:
     stream.seek(start)
     data = _read_exact(stream, end - start, "EBML float")
     if len(data) == 4:
@@ -213,7 +213,7 @@ def _read_float(stream: BinaryIO, start: int, end: int) -> float:
     raise TikTokValidationError("video", "valid WebM", "the WebM Duration element has an invalid size")
 
 
-def _webm_duration(stream: BinaryIO, size: int) -> float | None:
+def _webm_duration(stream: IO[bytes], size: int) -> float | None:
     doctype = None
     for element_id, start, end in _iter_elements(stream, 0, size):
         if element_id == _EBML and end is not None:
@@ -232,7 +232,7 @@ def _webm_duration(stream: BinaryIO, size: int) -> float | None:
     raise TikTokValidationError("video", "valid WebM", "the WebM file has no Segment element")
 
 
-def _segment_duration(stream: BinaryIO, start: int, end: int) -> float | None:
+def _segment_duration(stream: IO[bytes], start: int, end: int) -> float | None:
     for element_id, cstart, cend in _iter_elements(stream, start, end):
         if element_id == _INFO and cend is not None:
             scale, duration = 1_000_000, None  # TimecodeScale defaults to 1 ms (in ns)
@@ -252,7 +252,7 @@ def _segment_duration(stream: BinaryIO, start: int, end: int) -> float | None:
 # --- public API -------------------------------------------------------------------------------------------------
 
 
-def probe_video(stream: BinaryIO) -> VideoInfo:
+def probe_video(stream: IO[bytes]) -> VideoInfo:
     """Container type, size and duration of a seekable binary video stream; restores the stream position to 0."""
     size = _size(stream)
     if size == 0:
@@ -309,7 +309,7 @@ def _webp_dimensions(data: bytes) -> tuple[int, int]:
     raise TikTokValidationError("photo", "WebP header", "the WebP has no readable VP8/VP8L/VP8X header")
 
 
-def probe_photo(data: bytes | BinaryIO) -> PhotoInfo:
+def probe_photo(data: bytes | IO[bytes]) -> PhotoInfo:
     """Format, size and pixel dimensions of a photo, from its bytes or a seekable stream (reads at most 256 KiB)."""
     if isinstance(data, bytes | bytearray | memoryview):
         size = len(data)
