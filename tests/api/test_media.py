@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -194,3 +196,27 @@ def test_generators_return_bytes_without_a_target() -> None:
         assert probe_video(io.BytesIO(data)).content_type == kind
     with pytest.raises(ValueError, match="minimum"):
         make_mp4(size=100)
+
+
+def test_fsspec_file_objects_work(tmp_path: Path) -> None:
+    """ObjectStoragePath opens fsspec files; probing must work on those, not only on local files."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    with fs.open("/clips/a.mov", "wb") as out:
+        make_mov(out, duration_s=33.0, size=200_000, moov_at_end=True)
+    with fs.open("/clips/a.mov", "rb") as stream:
+        info = probe_video(stream)
+    assert (info.content_type, info.size, info.duration_s) == ("video/quicktime", 200_000, 33.0)
+    fs.rm("/clips", recursive=True)
+
+
+def test_the_api_layer_imports_no_airflow() -> None:
+    code = (
+        "import sys\n"
+        "import airflow_provider_tiktok.api.client, airflow_provider_tiktok.api.rules\n"
+        "import airflow_provider_tiktok.api.media\n"
+        "import airflow_provider_tiktok.testing.media\n"
+        "assert not [m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')], 'airflow imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
