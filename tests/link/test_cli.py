@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import logging
 import os
 import re
 import shlex
@@ -426,7 +427,8 @@ class _Tee(io.StringIO):
         return super().write(text)
 
 
-def test_link_never_prints_secrets_by_default(emu, conn_id, capsys):
+def test_link_never_prints_secrets_by_default(emu, conn_id, capsys, caplog):
+    caplog.set_level(logging.DEBUG)
     phone = Phone(emu)
     run = Run(on_sleep=lambda r: phone.scan_and_confirm(r) if r.sleeps == 1 else None)
     run.out, run.err = _Tee(sys.stdout), _Tee(sys.stderr)
@@ -435,8 +437,9 @@ def test_link_never_prints_secrets_by_default(emu, conn_id, capsys):
     captured = capsys.readouterr()
     assert run.code == 0, captured.err
     assert "Linked TikTok account: Alice Anders" in captured.err
+    assert caplog.records  # the logs were captured, and hold no secret either
     for secret in _secrets_of(run, emu):
-        assert secret not in captured.out + captured.err
+        assert secret not in captured.out + captured.err + caplog.text
 
 
 @pytest.mark.parametrize("fmt", ["uri", "json", "env"])
@@ -631,3 +634,18 @@ def test_qr_exchange_retries_without_redirect_uri_when_tiktok_rejects_it():
     assert response.open_id == "o"
     assert [form.get("redirect_uri") for form in sent] == [["https://e.com/cb/"], None]
     assert all("code_verifier" not in form for form in sent)
+
+
+def test_refused_revoke_keeps_the_connection_unless_forced(emu, conn_id):
+    linked(emu, conn_id)
+    emu.control.create_app(CLIENT_KEY, "a-rotated-secret", redirect_uris=[WEB_REDIRECT])  # the stored secret is stale
+
+    refused = Run()("revoke", "--conn-id", conn_id)
+    assert refused.code == 1
+    assert "invalid_client" in refused.err.getvalue() and "--force" in refused.err.getvalue()
+    assert store.connection_exists(conn_id)
+
+    forced = Run()("revoke", "--conn-id", conn_id, "--force")
+    assert forced.code == 0, forced.text
+    assert "removing the connection anyway" in forced.err.getvalue()
+    assert not store.connection_exists(conn_id)
