@@ -17,6 +17,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m airflow_provider_tiktok.emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument(
+        "--public-url",
+        default=None,
+        help="base URL Airflow should use (e.g. http://tiktok-emulator:8765 in docker compose); default: bound address",
+    )
     parser.add_argument("--no-seed", action="store_true", help="start empty (seed through the control API)")
     parser.add_argument("--conn-id", default="tiktok_default", help="Airflow connection id to print")
     parser.add_argument("--client-key", default="emulator-client-key")
@@ -31,6 +36,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--processing-seconds", type=float, default=None)
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     return parser.parse_args(argv)
+
+
+def public_url(server: EmulatorServer, args: argparse.Namespace) -> str:
+    """Where clients should connect: a wildcard bind address is not something to put in a connection."""
+    if args.public_url:
+        return str(args.public_url).rstrip("/")
+    if args.host in ("0.0.0.0", "::", ""):
+        return f"http://127.0.0.1:{server.port}"
+    return server.base_url
 
 
 def seed(server: EmulatorServer, args: argparse.Namespace) -> dict[str, Any]:
@@ -51,7 +65,11 @@ def seed(server: EmulatorServer, args: argparse.Namespace) -> dict[str, Any]:
         "conn_type": "tiktok",
         "login": args.client_key,
         "password": args.client_secret,
-        "extra": {"refresh_token": tokens["refresh_token"], "open_id": args.open_id, "api_base_url": server.base_url},
+        "extra": {
+            "refresh_token": tokens["refresh_token"],
+            "open_id": args.open_id,
+            "api_base_url": public_url(server, args),
+        },
     }
 
 
@@ -61,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quiet:
         logging.getLogger("airflow_provider_tiktok.emulator").setLevel(logging.INFO)
     server = EmulatorServer(args.host, args.port).start()
-    print(f"TikTok emulator listening on {server.base_url} (control API: {server.base_url}/_emulator)", flush=True)
+    base = public_url(server, args)
+    print(f"TikTok emulator listening on {base} (control API: {base}/_emulator)", flush=True)
     if not args.no_seed:
         conn = seed(server, args)
         env = "AIRFLOW_CONN_" + args.conn_id.upper()

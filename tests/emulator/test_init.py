@@ -211,14 +211,14 @@ def _photo(mode: str = "DIRECT_POST", images: int = 2, cover: int = 0, **info: A
         "source_info": {
             "source": "PULL_FROM_URL",
             "photo_cover_index": cover,
-            "photo_images": [f"https://img.example.com/p/{i}.jpg" for i in range(images)],
+            "photo_images": [f"http://127.0.0.1:9/p/{i}.jpg" for i in range(images)],
         },
     }
 
 
 @pytest.fixture
 def photo_world(world: World) -> World:
-    world.control.create_app(CLIENT_KEY, CLIENT_SECRET, verified_url_prefixes=["https://img.example.com/p/"])
+    world.control.create_app(CLIENT_KEY, CLIENT_SECRET, verified_url_prefixes=["http://127.0.0.1:9/p/"])
     world.control.settings(processing_seconds=0)
     return world
 
@@ -238,7 +238,7 @@ def photo_world(world: World) -> World:
             **_photo(),
             "source_info": {
                 "source": "FILE_UPLOAD",
-                "photo_images": ["https://img.example.com/p/1.jpg"],
+                "photo_images": ["http://127.0.0.1:9/p/1.jpg"],
                 "photo_cover_index": 0,
             },
         },
