@@ -171,6 +171,16 @@ def main(argv: Sequence[str] | None = None, terminal: Terminal | None = None) ->
     except KeyboardInterrupt:
         term.say("aborted")
         return 130
+    except Exception as exc:
+        if not type(exc).__module__.startswith("sqlalchemy"):
+            raise
+        # Only the driver's message: the full SQLAlchemy text quotes statements and their parameters.
+        term.say(
+            f"error: cannot use the Airflow metadata DB ({type(exc).__name__}: {getattr(exc, 'orig', None) or '?'}). "
+            "Run where `airflow` works (same AIRFLOW_HOME / sql_alchemy_conn; `airflow db migrate` first), "
+            "or use --output to print the connection instead."
+        )
+        return 1
 
 
 # --- link -------------------------------------------------------------------------------------------------------

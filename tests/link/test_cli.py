@@ -649,3 +649,21 @@ def test_refused_revoke_keeps_the_connection_unless_forced(emu, conn_id):
     assert forced.code == 0, forced.text
     assert "removing the connection anyway" in forced.err.getvalue()
     assert not store.connection_exists(conn_id)
+
+
+def test_missing_metadata_db_is_a_clear_error(tmp_path):
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/empty.db",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow_provider_tiktok.link", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "error: cannot use the Airflow metadata DB (OperationalError: no such table" in result.stderr
+    assert "Traceback" not in result.stderr
