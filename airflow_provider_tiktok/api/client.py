@@ -467,6 +467,7 @@ class _UploadSession:
         self.retry = retry
         self.index = plan.chunk_index_at(start_offset)  # ValueError unless a chunk boundary
         self.failures = 0
+        self.resyncs = 0
         self.done = False
 
     def next_chunk(self) -> tuple[int, int] | None:
@@ -525,6 +526,11 @@ class _UploadSession:
 
     def _resync(self, response: httpx.Response, progress: ProgressCallback | None) -> float:
         """416: the server's progress differs from ours; continue where it is, if that is a chunk boundary."""
+        self.resyncs += 1
+        if self.resyncs > self.plan.total_chunk_count + self.retry.max_attempts:
+            raise TikTokPermanentError(
+                "TikTok keeps answering 416; the upload cannot make progress", code="http_416", http_status=416
+            )
         received = parse_upload_progress(response.headers.get("content-range"))
         if received is None:
             raise TikTokPermanentError(

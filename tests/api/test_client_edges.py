@@ -141,3 +141,15 @@ def test_httpx_request_lines_lose_their_query_string(caplog: pytest.LogCaptureFi
             client.upload(UPLOAD_URL, plan_chunks(10), io.BytesIO(bytes(10)), "video/mp4")
     assert "open-upload.tiktokapis.com/video/" in caplog.text
     assert "SECRETUPLOADTOKEN" not in caplog.text
+
+
+@respx.mock
+def test_endless_416_is_bounded(client: TikTokClient) -> None:
+    plan = plan_chunks(12_000_000, 5_242_880)
+    # The server flip-flops between "first chunk held" and "nothing held".
+    held = httpx.Response(416, headers={"Content-Range": "bytes 0-5242879/12000000"})
+    empty = httpx.Response(416, headers={"Content-Range": "bytes */12000000"})
+    answers = [held, empty] * 20
+    respx.put(UPLOAD_URL).mock(side_effect=answers)
+    with pytest.raises(TikTokPermanentError, match="keeps answering 416"):
+        client.upload(UPLOAD_URL, plan, io.BytesIO(bytes(12_000_000)), "video/mp4")
