@@ -29,7 +29,7 @@ from airflow_provider_tiktok.api.models import (
     PullFromUrlSource,
     VideoPostInfo,
 )
-from airflow_provider_tiktok.testing.media import make_jpeg, make_mp4
+from airflow_provider_tiktok.testing.media import make_jpeg, make_mov, make_mp4, make_webm
 from tests.api.conftest import OPEN_ID, EmulatorTokens, TikTok, make_app
 
 UPLOAD_PATH = "/upload/video/"
@@ -38,8 +38,7 @@ PUBLIC = VideoPostInfo(title="Hello #fyp", privacy_level=PrivacyLevel.PUBLIC_TO_
 
 
 def video_bytes(size: int, duration_s: float = 5.0) -> bytes:
-    data = make_mp4(duration_s=duration_s, size=size)
-    return data
+    return make_mp4(duration_s=duration_s, size=size)
 
 
 def upload_video(tiktok: TikTok, data: bytes, chunk: int = MIB5, *, draft: bool = False, **upload_kwargs):
@@ -304,3 +303,23 @@ def test_connect_failure_is_retried_and_reported() -> None:
         client.init_video(FileUploadSource(1000, 1000, 1), PUBLIC, draft=False)
     assert len(sleeps) == 2, "nothing was sent, so even a non-idempotent init may be retried"
     client.close()
+
+
+@pytest.mark.parametrize(
+    ("maker", "content_type"), [(make_mp4, "video/mp4"), (make_mov, "video/quicktime"), (make_webm, "video/webm")]
+)
+def test_generated_containers_pass_the_emulators_independent_checks(tiktok: TikTok, maker, content_type: str) -> None:
+    data = maker(duration_s=30.0, size=64_000)
+    plan = plan_chunks(len(data))
+    result = tiktok.client.init_video(FileUploadSource.from_plan(plan), PUBLIC, draft=False)
+    tiktok.client.upload(result.upload_url, plan, io.BytesIO(data), content_type)
+    tiktok.control.advance_clock(5)
+    assert tiktok.client.fetch_status(result.publish_id).status == "PUBLISH_COMPLETE"
+
+
+def test_too_long_video_fails_after_upload(tiktok: TikTok) -> None:
+    """The emulator reads the duration our generator wrote (creator max is 180 s) and fails the publish."""
+    result, _ = upload_video(tiktok, make_mp4(duration_s=181.0, size=20_000, moov_at_end=True))
+    tiktok.control.advance_clock(5)
+    status = tiktok.client.fetch_status(result.publish_id)
+    assert (status.status, status.fail_reason) == ("FAILED", "duration_check_failed")
