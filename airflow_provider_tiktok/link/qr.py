@@ -31,7 +31,7 @@ _TICKET_PARAM = re.compile(r"(?<=[?&])client_ticket=[^&#]*")
 
 
 class QRLinkError(TikTokError):
-    """The QR session cannot go on: tampered or malformed answer, expiry, or a code that was already handed out."""
+    """The QR session cannot go on: a tampered (foreign ticket or state) or malformed answer."""
 
 
 def new_client_ticket() -> str:
@@ -59,12 +59,6 @@ def insert_client_ticket(scan_url: str, ticket: str) -> str:
             code="invalid_qrcode_url",
         )
     return scan_url[:start] + _TICKET_PARAM.sub(f"client_ticket={ticket}", query) + scan_url[end:]
-
-
-def client_ticket_in(url: str) -> str | None:
-    """The ``client_ticket`` carried by a rendered deep link (what the phone reads from the QR)."""
-    values = parse_qs(urlsplit(url).query).get("client_ticket")
-    return values[0] if values else None
 
 
 @dataclass(frozen=True, repr=False)
@@ -152,8 +146,9 @@ def parse_check_response(body: dict[str, Any], session: QRSession) -> QRStatus:
     if status != "confirmed":
         return QRStatus(status=status)
     code, url_state, url = _code_and_state(body)
-    state = body.get("state") if isinstance(body.get("state"), str) and body.get("state") else url_state
-    if state is not None and not hmac.compare_digest(str(state).encode(), session.state.encode()):
+    top_state = body.get("state")
+    state = top_state if isinstance(top_state, str) and top_state else url_state
+    if state is not None and not hmac.compare_digest(state.encode(), session.state.encode()):
         raise QRLinkError("The state TikTok returned does not match this QR code's; rejected.", code="state_mismatch")
     if not code:
         raise QRLinkError("check_qrcode said confirmed but carried no authorization code", code="invalid_response")
@@ -169,7 +164,10 @@ def redirect_uri_candidate(returned_url: str | None) -> str | None:
 
 
 class QRCodeClient:
-    """Blocking client for the two QR endpoints (``check_qrcode`` needs the client secret: server side only)."""
+    """Blocking client for the two QR endpoints (``check_qrcode`` needs the client secret: server side only).
+
+    ``http`` is the caller's client (the CLI shares one across the whole link).
+    """
 
     def __init__(
         self,
@@ -177,13 +175,12 @@ class QRCodeClient:
         client_secret: str,
         *,
         base_url: str,
-        http: httpx.Client | None = None,
-        timeout: float = 30.0,
+        http: httpx.Client,
     ) -> None:
         self.client_key = client_key
         self._client_secret = client_secret
         self.base_url = base_url.rstrip("/")
-        self._http = http or httpx.Client(timeout=timeout)
+        self._http = http
 
     def __repr__(self) -> str:
         return f"QRCodeClient(client_key={self.client_key!r}, client_secret='***', base_url={self.base_url!r})"
@@ -206,4 +203,8 @@ class QRCodeClient:
         return parse_check_response(self._post(CHECK_QRCODE_PATH, form), session)
 
     def _post(self, path: str, form: dict[str, str]) -> dict[str, Any]:
-        return _raise_for_error(self._http.post(self.base_url + path, data=form, headers=FORM_HEADERS))
+        try:
+            return _raise_for_error(self._http.post(self.base_url + path, data=form, headers=FORM_HEADERS))
+        except TikTokError as exc:
+            exc.message = exc.message.replace(self._client_secret, "***")  # never echo what we sent
+            raise

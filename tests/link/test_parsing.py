@@ -26,7 +26,7 @@ def _session(ticket: str = "tick-et_1", state: str = "st4te") -> qr.QRSession:
 def test_insert_client_ticket_changes_only_that_value():
     out = qr.insert_client_ticket(DEEP_LINK, "MyTicket-1._~")
     assert out == DEEP_LINK.replace("client_ticket=tobefilled", "client_ticket=MyTicket-1._~")
-    assert qr.client_ticket_in(out) == "MyTicket-1._~"
+    assert parse_qs(urlsplit(out).query)["client_ticket"] == ["MyTicket-1._~"]
 
 
 @given(prefix=st.text("abc=%2C&", max_size=20), suffix=st.text("xyz=%20&#", max_size=20))
