@@ -297,6 +297,7 @@ def _create_post(
         created_at=now,
         max_duration_sec=account.max_video_post_duration_sec,
         status="PROCESSING_UPLOAD" if source == "FILE_UPLOAD" else "PROCESSING_DOWNLOAD",
+        chain_id=grant.chain_id,
     )
     fault: Fault | None = request.scope.get("emulator_fault")
     if fault is not None and fault.action == "fail_publish":

@@ -133,6 +133,7 @@ class Grant:
     client_key: str
     open_id: str | None
     scopes: list[str]
+    chain_id: str | None = None
 
 
 @dataclass
@@ -206,6 +207,7 @@ class Post:
     stuck: bool = False
     completed_at: float | None = None
     final_privacy: str | None = None
+    chain_id: str | None = None  # the authorization that created it; revoking it mid-process fails the post
 
     def public(self) -> dict[str, Any]:
         return {
@@ -389,7 +391,7 @@ class EmulatorState:
                 chain, gen = found
                 if chain.revoked or now >= gen.access_expires_at:
                     return None
-                return Grant(token, chain.client_key, chain.open_id, chain.scopes)
+                return Grant(token, chain.client_key, chain.open_id, chain.scopes, chain.chain_id)
             client = self.client_tokens.get(token)
             if client is not None and now < client[1]:
                 return Grant(token, client[0], None, [])
@@ -479,7 +481,10 @@ class EmulatorState:
             if post.transfer_done_at is None or now < post.transfer_done_at + post.processing_seconds:
                 return
             finished = post.transfer_done_at + post.processing_seconds
-            if post.pending_failure:
+            chain = self.chains.get(post.chain_id or "")
+            if chain is not None and chain.revoked:
+                post.status, post.fail_reason = "FAILED", "auth_removed"
+            elif post.pending_failure:
                 post.status, post.fail_reason = "FAILED", post.pending_failure
             elif post.mode == "MEDIA_UPLOAD":
                 post.status = "SEND_TO_USER_INBOX"

@@ -251,3 +251,12 @@ def test_posts_list_reports_everything(world):
     assert (post["mode"], post["media_type"], post["source"]) == ("DIRECT_POST", "VIDEO", "FILE_UPLOAD")
     assert post["post_info"] == {"privacy_level": "PUBLIC_TO_EVERYONE"}
     assert post["status"] == "PUBLISH_COMPLETE" and len(post["post_ids"]) == 1 and post["size"] == 3000
+
+
+def test_revoking_access_mid_process_fails_the_post_with_auth_removed(world):
+    publish_id = _upload_whole(world, mp4(3000))
+    world.form("/v2/oauth/revoke/", {"client_key": CLIENT_KEY, "client_secret": CLIENT_SECRET, "token": world.token})
+    world.control.advance_clock(1)
+    relinked = world.control.grant(CLIENT_KEY, OPEN_ID)["access_token"]
+    status = world.status(publish_id, token=relinked)
+    assert (status["status"], status["fail_reason"]) == ("FAILED", "auth_removed")
