@@ -8,7 +8,7 @@ from airflow.sdk import DAG
 
 from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
 from tests.dag_runner import run_dag
-from tests.operators.conftest import STATUS_PATH, START, completed_posts, requests_to, sha256_of
+from tests.operators.conftest import START, STATUS_PATH, completed_posts, requests_to, sha256_of
 
 
 def test_publish_file_upload_direct(tiktok_conn, video):
