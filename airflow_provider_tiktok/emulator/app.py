@@ -65,17 +65,20 @@ class FaultAndLogMiddleware:
             scope["emulator_fault"] = fault  # the init/upload handler marks the post
             return False
         if fault.action == "reset":
-            await _reset_connection(receive)
+            await _reset_connection(scope, receive)
             return True
         response = fault_response(scope["path"], fault.status, fault.error_code, fault.message)
         await response(scope, receive, send)
         return True
 
 
-async def _reset_connection(receive: Receive) -> None:
-    """Read part of the body (as if mid-upload), then drop the TCP connection without answering."""
+async def _reset_connection(scope: Scope, receive: Receive) -> None:
+    """Read part of the body (about half, as if mid-upload), then drop the TCP connection without answering."""
+    headers = dict(scope.get("headers") or [])
+    length = headers.get(b"content-length", b"0")
+    limit = min(RESET_READ_LIMIT, int(length) // 2 if length.isdigit() else 0)
     read = 0
-    while read < RESET_READ_LIMIT:
+    while read < limit:
         message = await receive()
         read += len(message.get("body", b""))
         if message["type"] != "http.request" or not message.get("more_body"):
