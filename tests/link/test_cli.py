@@ -667,3 +667,28 @@ def test_missing_metadata_db_is_a_clear_error(tmp_path):
     assert result.returncode == 1, result.stderr
     assert "error: cannot use the Airflow metadata DB (OperationalError: no such table" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_list_reads_hand_made_connections(conn_id):
+    """Connections added by hand (UI, `airflow connections add`) have no Variable yet; one lacks its secret."""
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+
+    extra = {"refresh_token": "rft.hand", "access_token_expires_at": "2020-01-01T00:00:00Z", "open_id": "open-hand"}
+    with create_session() as session:
+        session.add(Connection(conn_id=conn_id, conn_type="tiktok", login="ck", password="cs", extra=json.dumps(extra)))
+        session.add(Connection(conn_id=conn_id + "_broken", conn_type="tiktok", login="ck"))
+    try:
+        run = Run()("list")
+    finally:
+        store.delete(store.get_connection(conn_id + "_broken"))
+
+    assert run.code == 0, run.text
+    block = run.out.getvalue().split(conn_id + "\n", 1)[1].split("\ntiktok_", 1)[0]
+    assert "open_id:  open-hand" in block
+    assert f"tokens:   from connection (tiktok_tokens__{conn_id})" in block
+    assert "access:   expired 2020-01-01T00:00:00+00:00" in block
+    assert "refresh:  unknown" in block
+    broken = run.out.getvalue().split(conn_id + "_broken\n", 1)[1]
+    assert "problem:  TikTok connection" in broken and "client secret as password" in broken
+    assert "rft.hand" not in run.text
