@@ -163,8 +163,13 @@ def shopify_to_tiktok() -> None:
         products = _query_products(f"created_at:>'{since.strftime('%Y-%m-%dT%H:%M:%SZ')}' AND status:active")
         ledger = context["asset_state_store"][LEDGER]
         fresh = [p for p in products if not ledger.get(product_key(p))]
+        # Filter here, not by skipping a mapped task: one skipped instance would skip every downstream post.
+        postable = [p for p in fresh if photo_urls(p)[0]]
+        for product in fresh:
+            if product not in postable:
+                print(f"product {product_key(product)} ({product['title']}) has no JPEG/WebP image; not posting it")
         print(f"{len(products)} products created since {since:%Y-%m-%d %H:%M}Z, {len(fresh)} not posted yet")
-        return fresh
+        return postable
 
     @task(map_index_template="{{ task.op_kwargs['product']['title'] }}")
     def stage_photos(product: dict[str, Any]) -> dict[str, Any]:
@@ -174,8 +179,6 @@ def shopify_to_tiktok() -> None:
         urls, skipped = photo_urls(product)
         for url in skipped:
             print(f"skipping {url}: TikTok takes JPEG or WebP only (and at most {PHOTOS_MAX} photos)")
-        if not urls:
-            raise AirflowSkipException(f"product {product_key(product)} has no JPEG/WebP image")
         key = product_key(product)
         public = []
         with httpx.Client(timeout=60, follow_redirects=True) as http:
