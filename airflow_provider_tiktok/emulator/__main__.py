@@ -14,7 +14,10 @@ from airflow_provider_tiktok.emulator.server import EmulatorServer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m airflow_provider_tiktok.emulator", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_tiktok.emulator",
+        description="Run the offline TikTok emulator and print how to point Airflow at it.",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument(

@@ -253,7 +253,6 @@ class EmulatorState:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        self.tasks: set[asyncio.Task[None]] = set()
         self.pull_tasks: dict[str, asyncio.Task[None]] = {}
         self.reset()
 
