@@ -49,6 +49,7 @@ def main(argv: list[str]) -> int:
 
     with EmulatorServer() as emu:
         _step(f"TikTok emulator listening on {emu.base_url}")
+        emu.control.settings(processing_seconds=args.processing_seconds)
         seeded = seed_emulator(emu.control)
         account = seeded[0].account
         _step(f"seeded app, creator @{account.username} ({account.nickname}) and granted tokens")
@@ -65,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--standalone", action="store_true", help="run `airflow standalone` wired to the emulator")
     parser.add_argument("--home", type=Path, help="throwaway Airflow home (default: .demo/ in the checkout)")
     parser.add_argument("--port", type=int, default=8080, help="API server port for --standalone (default 8080)")
+    parser.add_argument(
+        "--processing-seconds",
+        type=float,
+        default=1.0,
+        help="how long the emulated TikTok takes to process an upload (default 1; with 0 no deferral happens)",
+    )
     return parser
 
 
@@ -143,7 +150,7 @@ def run_demo(env: dict[str, str], home: Path, control: EmulatorControl, video: P
         except subprocess.TimeoutExpired:
             print(f"FAILED: the DAG run did not finish within {DAG_TIMEOUT_S}s", file=sys.stderr)
             return 1
-    summary = json.loads(result_path.read_text()) if result_path.exists() else {"state": "no result"}
+    summary: dict[str, Any] = json.loads(result_path.read_text()) if result_path.exists() else {"state": "no result"}
     tasks = ", ".join(f"{task}={state}" for task, state in sorted(summary.get("tasks", {}).items()))
     print(f"    dag run: {summary['state']} in {time.monotonic() - started:.1f}s ({tasks or 'no tasks ran'})")
     if code != 0 or summary["state"] != "success":
