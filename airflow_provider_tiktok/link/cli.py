@@ -209,6 +209,7 @@ def cmd_link(args: argparse.Namespace, term: Terminal) -> int:
     scopes = normalise_scopes(args.scopes)
     if args.output_file and not args.output:
         raise LinkAborted("--output-file needs --output")
+    store.validate_conn_id(args.conn_id)
     if not args.output and not args.overwrite and store.connection_exists(args.conn_id):
         # Checked before the user goes through consent: an authorization code cannot be parked.
         raise LinkAborted(f"connection {args.conn_id!r} already exists; pass --overwrite to replace it")

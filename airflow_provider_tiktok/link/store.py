@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -43,14 +43,13 @@ class LinkedConnection:
     tokens: TokenSet
     api_base_url: str = DEFAULT_BASE_URL
     description: str | None = None
-    variable_key: str = field(default="")
 
     def __repr__(self) -> str:
         return f"LinkedConnection(conn_id={self.conn_id!r}, open_id={self.tokens.open_id!r})"
 
     @property
     def token_variable_key(self) -> str:
-        return self.variable_key or default_variable_key(self.conn_id)
+        return default_variable_key(self.conn_id)
 
     def extra(self, *, show_secrets: bool = True) -> dict[str, Any]:
         extra: dict[str, Any] = {
@@ -102,6 +101,16 @@ def render(linked: LinkedConnection, fmt: str, *, show_secrets: bool) -> str:
 
 class ConnectionExistsError(Exception):
     """The conn_id is taken and ``--overwrite`` was not given."""
+
+
+def validate_conn_id(conn_id: str) -> None:
+    """Airflow's own rule for connection ids (as ``airflow connections add`` applies it); raises ValueError."""
+    from airflow.utils.helpers import validate_key
+
+    try:
+        validate_key(conn_id, max_length=200)
+    except Exception as exc:  # AirflowException or TypeError, with a message naming the rule
+        raise ValueError(f"invalid --conn-id: {exc}") from None
 
 
 def connection_exists(conn_id: str) -> bool:

@@ -373,6 +373,12 @@ def test_username_is_shown_when_the_profile_scope_was_granted(emu, conn_id):
     assert store.get_connection(conn_id).description == "TikTok: Alice Anders (@alice), open_id open-alice"
 
 
+def test_invalid_conn_id_is_refused_before_anything_happens(emu, airflow_db):
+    run = Run()(*link_args(emu, "bad id/../x", "--qr"))
+    assert run.code == 1 and "invalid --conn-id" in run.err.getvalue()
+    assert emu.control.requests() == []
+
+
 def test_paste_needs_the_registered_redirect_uri(emu, conn_id):
     run = Run()(*link_args(emu, conn_id, "--paste"))
     assert run.code == 1 and "--redirect-uri" in run.err.getvalue()
