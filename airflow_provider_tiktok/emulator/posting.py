@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from airflow_provider_tiktok.emulator.errors import ApiError, envelope
-from airflow_provider_tiktok.emulator.media import MediaProbe
+from airflow_provider_tiktok.emulator.media import PHOTO_HEAD_BYTES, MediaProbe
 from airflow_provider_tiktok.emulator.oauth import bearer, emu, require_scope
 from airflow_provider_tiktok.emulator.state import (
     PROCESSING,
@@ -343,7 +343,8 @@ async def _pull(state: EmulatorState, post: Post, urls: list[str]) -> None:
             follow_redirects=False, trust_env=False, timeout=httpx.Timeout(60.0, connect=10.0)
         ) as client:
             for url in urls:
-                probe, image_hash, size = MediaProbe(), hashlib.sha256(), 0
+                probe = MediaProbe() if video else MediaProbe(head_limit=PHOTO_HEAD_BYTES)
+                image_hash, size = hashlib.sha256(), 0
                 async with client.stream("GET", url) as response:
                     if not 200 <= response.status_code < 300:
                         raise _PullFailed

@@ -31,10 +31,26 @@ def mvhd(duration: float, timescale: int = 1000, version: int = 0) -> bytes:
     return box(b"mvhd", body + b"\0" * 80)
 
 
-def mp4(size: int = 4096, duration: float = 10.0, *, moov_last: bool = True, version: int = 0) -> bytes:
-    """A structurally valid MP4 of exactly ``size`` bytes (ftyp, mdat filler, moov/mvhd)."""
+def tkhd(width: int, height: int) -> bytes:
+    """Version 0 track header: width and height are 16.16 fixed point at the end."""
+    body = bytes(4) + bytes(20) + bytes(8) + bytes(8) + bytes(36) + struct.pack(">II", width << 16, height << 16)
+    return box(b"tkhd", body)
+
+
+def mp4(
+    size: int = 4096,
+    duration: float = 10.0,
+    *,
+    moov_last: bool = True,
+    version: int = 0,
+    width: int = 1080,
+    height: int = 1920,
+) -> bytes:
+    """A structurally valid MP4 of exactly ``size`` bytes (ftyp, mdat filler, moov with mvhd, audio + video trak)."""
     ftyp = box(b"ftyp", b"isom\0\0\2\0isomiso2mp41")
-    moov = box(b"moov", mvhd(duration, version=version))
+    audio = box(b"trak", tkhd(0, 0) + box(b"mdia", b"\0" * 40))
+    video = box(b"trak", tkhd(width, height) + box(b"mdia", b"\0" * 40))
+    moov = box(b"moov", mvhd(duration, version=version) + audio + video)
     filler = size - len(ftyp) - len(moov) - 8
     assert filler >= 0
     mdat = box(b"mdat", bytes(range(256)) * (filler // 256) + b"\7" * (filler % 256))
@@ -43,8 +59,23 @@ def mp4(size: int = 4096, duration: float = 10.0, *, moov_last: bool = True, ver
     return data
 
 
-JPEG = b"\xff\xd8\xff\xe0\0\x10JFIF\0" + b"\1" * 500
-WEBP = b"RIFF\0\0\0\0WEBPVP8 " + b"\2" * 500
+def jpeg(width: int = 1080, height: int = 1350, exif: int = 0) -> bytes:
+    """SOI, APP0, an optional big APP1 (EXIF comes before the size marker), SOF0 with the size, EOI."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\0" + b"\1" * 9
+    app1 = b"\xff\xe1" + struct.pack(">H", exif + 2) + b"\0" * exif if exif else b""
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, height, width, 3) + b"\1\x11\0\2\x11\1\3\x11\1"
+    return b"\xff\xd8" + app0 + app1 + sof0 + b"\4" * 300 + b"\xff\xd9"
+
+
+def webp(width: int = 1080, height: int = 1080) -> bytes:
+    """An extended (VP8X) WebP header carrying the canvas size."""
+    vp8x = b"VP8X" + struct.pack("<I", 10) + bytes(4) + (width - 1).to_bytes(3, "little")
+    vp8x += (height - 1).to_bytes(3, "little")
+    return b"RIFF" + struct.pack("<I", 4 + len(vp8x) + 300) + b"WEBP" + vp8x + b"\5" * 300
+
+
+JPEG = jpeg()
+WEBP = webp()
 PNG = b"\x89PNG\r\n\x1a\n" + b"\3" * 500
 
 

@@ -7,13 +7,13 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_tiktok.emulator.media import MediaProbe
+from airflow_provider_tiktok.emulator.media import PHOTO_HEAD_BYTES, MediaProbe
 
-from .conftest import JPEG, PNG, WEBP, box, mp4, mvhd
+from .conftest import JPEG, PNG, WEBP, box, jpeg, mp4, mvhd, webp
 
 
 def _feed(data: bytes, cuts: list[int]) -> MediaProbe:
-    probe = MediaProbe()
+    probe = MediaProbe(head_limit=PHOTO_HEAD_BYTES)
     start = 0
     for cut in sorted(set(cuts)):
         probe.feed(data[start:cut])
@@ -30,9 +30,10 @@ def _feed(data: bytes, cuts: list[int]) -> MediaProbe:
     cuts=st.lists(st.integers(min_value=0, max_value=1500), max_size=40),
 )
 def test_duration_is_found_for_any_chunking(duration, moov_last, version, cuts):
-    data = mp4(1500, duration=duration, moov_last=moov_last, version=version)
+    data = mp4(1500, duration=duration, moov_last=moov_last, version=version, width=720, height=1280)
     probe = _feed(data, cuts)
     assert probe.duration is not None and abs(probe.duration - int(duration * 1000) / 1000) < 1e-9
+    assert probe.track_sizes == [(720, 1280)]  # the audio track (0 x 0) is ignored
     assert probe.is_video_container
 
 
@@ -51,6 +52,21 @@ def test_video_failures():
     assert long_video.video_failure(600) is None
     webm = _feed(b"\x1a\x45\xdf\xa3" + b"\0" * 100, [])
     assert webm.video_failure(300) is None and webm.duration is None
+
+
+def test_video_resolution_limits():
+    assert _feed(mp4(2000, width=360, height=4096), [100]).video_failure(300) is None
+    assert _feed(mp4(2000, width=359, height=640), []).video_failure(300) == "picture_size_check_failed"
+    assert _feed(mp4(2000, width=1080, height=4097), []).video_failure(300) == "picture_size_check_failed"
+
+
+def test_photo_sizes():
+    assert _feed(jpeg(941, 1672, exif=60_000), [7, 30_000]).photo_size() == (941, 1672)
+    assert _feed(webp(1080, 1920), [3]).photo_size() == (1080, 1920)
+    assert _feed(jpeg(1080, 1920), []).photo_failure() is None
+    assert _feed(jpeg(1086, 1448), []).photo_failure() == "picture_size_check_failed"  # both sides over 1080
+    assert _feed(webp(1254, 1254), []).photo_failure() == "picture_size_check_failed"
+    assert _feed(webp(720, 1921), []).photo_failure() == "picture_size_check_failed"
 
 
 def test_photo_formats():

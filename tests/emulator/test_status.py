@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import CLIENT_KEY, CLIENT_SECRET, JPEG, OPEN_ID, PNG, WEBP, World, mp4
+from .conftest import CLIENT_KEY, CLIENT_SECRET, JPEG, OPEN_ID, PNG, WEBP, World, jpeg, mp4
 from .media_server import MediaHost, media_host
 
 VIDEO_INIT = "/v2/post/publish/video/init/"
@@ -109,6 +109,7 @@ def test_creator_post_needs_a_draft_in_the_inbox(world):
         (b"RIFF\0\0\0\0AVI LIST" + b"\0" * 2000, "file_format_check_failed"),
         (mp4(3000, duration=301), "duration_check_failed"),
         (mp4(3000, duration=301, moov_last=False, version=1), "duration_check_failed"),
+        (mp4(3000, width=320, height=240), "picture_size_check_failed"),
         (b"\x1a\x45\xdf\xa3" + b"\0" * 2000, None),  # WebM: no duration read, accepted
         (mp4(3000, duration=300), None),
     ],
@@ -234,6 +235,14 @@ def test_png_fails_the_whole_carousel(pull_world, host):
     wait_for_post(pull_world, publish_id, lambda p: p["transfer_complete"])
     pull_world.control.advance_clock(1)
     assert pull_world.status(publish_id)["fail_reason"] == "file_format_check_failed"
+
+
+def test_oversized_photo_fails_with_picture_size_check_failed(pull_world, host):
+    urls = [host.add("a.jpg", JPEG), host.add("big.jpg", jpeg(1254, 1254))]
+    publish_id = pull_world.call(CONTENT_INIT, _photo_body(urls)).json()["data"]["publish_id"]
+    wait_for_post(pull_world, publish_id, lambda p: p["transfer_complete"])
+    pull_world.control.advance_clock(1)
+    assert pull_world.status(publish_id)["fail_reason"] == "picture_size_check_failed"
 
 
 def test_photo_pull_failure(pull_world, host):
