@@ -345,7 +345,11 @@ def _show_qr(term: Terminal, deep_link: str) -> None:
 
     term.say("Scan this QR code with the TikTok app (Profile > scan icon) and confirm on the phone:")
     # Low error correction keeps the long deep link's QR small enough for a terminal.
-    segno.make(deep_link, error="l", micro=False).terminal(out=term.err, compact=True)
+    code = segno.make(deep_link, error="l", micro=False)
+    try:
+        code.terminal(out=term.err, compact=True)  # Unicode half blocks: half the height
+    except UnicodeEncodeError:
+        code.terminal(out=term.err)  # ASCII-only terminal: ANSI colours instead
     term.say(f"Deep link (if the QR does not render): {deep_link}")
 
 

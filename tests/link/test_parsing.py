@@ -237,3 +237,16 @@ def test_exports_mask_secrets_unless_asked(fmt):
 
 def test_linked_connection_repr_hides_secrets():
     assert "SECRET" not in repr(LINKED) and "REFRESH" not in repr(LINKED)
+
+
+def test_qr_falls_back_to_ascii_terminals():
+    import io
+
+    from airflow_provider_tiktok.link.cli import Terminal, _show_qr
+
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    _show_qr(Terminal(err=stream), DEEP_LINK)
+    stream.flush()
+    text = stream.buffer.getvalue().decode("ascii")
+    assert "\x1b[" in text  # ANSI-coloured modules
+    assert DEEP_LINK in text
