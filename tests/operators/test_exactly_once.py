@@ -1,0 +1,146 @@
+"""A retried or restarted publish never posts twice and never loses the post.
+
+Each test breaks the task at one step (with emulator faults, real HTTP), lets Airflow retry it (``retries`` inside
+dag.test) or clears it like a user would (``clear_and_rerun``: same DAG run, so the task state store survives), and
+then checks what TikTok (the emulator) holds: exactly one finished post, with the file's SHA-256.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import DAG
+
+from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
+from airflow_provider_tiktok.testing.media import make_mp4
+from tests.dag_runner import clear_and_rerun, run_dag
+from tests.operators.conftest import INIT_PATHS, START, STATUS_PATH, completed_posts, requests_to, sha256_of
+
+UPLOAD = "/upload/video/"
+VIDEO_INIT = "/v2/post/publish/video/init/"
+
+
+def _dag(dag_id: str, video, *, retries: int = 1, **kwargs) -> DAG:
+    with DAG(dag_id, schedule=None, start_date=START) as dag:
+        TikTokPublishVideoOperator(
+            task_id="publish",
+            video=str(video),
+            title="Exactly once",
+            privacy_level="SELF_ONLY",
+            chunk_size=5_242_880,
+            poll_interval=0.01,
+            api_max_attempts=1,  # no client-side retries: every injected fault reaches Airflow
+            retries=retries,
+            retry_delay=timedelta(0),
+            **kwargs,
+        )
+    return dag
+
+
+def _assert_one_post(conn, video, result) -> dict:
+    (post,) = completed_posts(conn.control)
+    assert post["sha256"] == sha256_of(video)
+    assert result.xcom("publish")["publish_id"] == post["publish_id"]
+    return post
+
+
+def test_fails_after_init_before_any_byte(tiktok_conn, video, capsys):
+    tiktok_conn.control.settings(processing_seconds=0)
+    tiktok_conn.control.inject_fault(UPLOAD, nth=1, status=500)
+    result = run_dag(_dag("eo_after_init", video))
+    assert result.states == {"publish": "success"}
+    assert result.ti("publish").try_number == 2
+    _assert_one_post(tiktok_conn, video, result)
+    assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 1
+    assert "Resume: TikTok has 0 of 11,000,000 bytes" in capsys.readouterr().out
+
+
+def test_connection_reset_mid_upload_resumes_from_server_progress(tiktok_conn, video, capsys):
+    tiktok_conn.control.settings(processing_seconds=0)
+    tiktok_conn.control.inject_fault(UPLOAD, nth=2, action="reset")  # chunk 2 of 2 dies mid-body
+    result = run_dag(_dag("eo_mid_upload", video))
+    assert result.states == {"publish": "success"}
+    assert result.ti("publish").try_number == 2
+    _assert_one_post(tiktok_conn, video, result)
+    assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 1
+    assert len(requests_to(tiktok_conn.control, UPLOAD)) == 3  # chunk 1, chunk 2 (reset), chunk 2 again
+    assert "Resume: TikTok has 5,242,880 of 11,000,000 bytes" in capsys.readouterr().out
+
+
+def test_fails_after_upload_before_polling(tiktok_conn, video, capsys):
+    tiktok_conn.control.settings(processing_seconds=0)
+    tiktok_conn.control.inject_fault(STATUS_PATH, nth=1, status=503)
+    result = run_dag(_dag("eo_before_poll", video))
+    assert result.states == {"publish": "success"}
+    assert result.ti("publish").try_number == 2
+    _assert_one_post(tiktok_conn, video, result)
+    assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 1
+    assert len(requests_to(tiktok_conn.control, UPLOAD)) == 2  # nothing re-sent
+    assert "already reached PUBLISH_COMPLETE; not posting again" in capsys.readouterr().out
+
+
+def test_fails_during_polling(tiktok_conn, video):
+    tiktok_conn.control.settings(processing_seconds=100)
+
+    def processing_finishes_meanwhile(context):
+        tiktok_conn.control.advance_clock(101)
+
+    # The trigger's deadline passes while TikTok still processes: the try fails (timeout), then the retry polls the
+    # same publish, which TikTok finished in the meantime.
+    dag = _dag("eo_polling", video, wait_timeout=timedelta(0), on_retry_callback=processing_finishes_meanwhile)
+    result = run_dag(dag)
+    assert result.states == {"publish": "success"}
+    assert result.ti("publish").try_number == 2
+    _assert_one_post(tiktok_conn, video, result)
+    assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 1
+
+
+def test_expired_upload_url_starts_over_and_the_old_publish_never_completes(tiktok_conn, video, capsys):
+    tiktok_conn.control.settings(processing_seconds=0)
+    tiktok_conn.control.inject_fault(UPLOAD, nth=2, action="reset")
+    dag = _dag("eo_expired_url", video, retries=0)
+    first = run_dag(dag)
+    assert first.states == {"publish": "failed"}
+    old_id = first.ti("publish").task_state["tiktok_publish"]["publish_id"]
+    tiktok_conn.advance_clock(3700)  # upload URLs live one hour
+    second = clear_and_rerun(dag, first, ["publish"])
+    assert second.states == {"publish": "success"}
+    post = _assert_one_post(tiktok_conn, video, second)
+    assert post["publish_id"] != old_id
+    assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 2
+    assert second.ti("publish").task_state["tiktok_publish"]["superseded"] == [old_id]
+    assert "expired or is unknown (HTTP 403); that publish can never complete" in capsys.readouterr().out
+
+
+def test_changed_video_is_not_resumed_into_the_old_upload(tiktok_conn, video, capsys):
+    tiktok_conn.control.settings(processing_seconds=0)
+    tiktok_conn.control.inject_fault(UPLOAD, nth=2, action="reset")
+    dag = _dag("eo_changed_video", video, retries=0)
+    first = run_dag(dag)
+    assert first.states == {"publish": "failed"}
+    make_mp4(video, duration_s=5.0, size=11_000_000, seed=99)  # same name and size, different bytes
+    second = clear_and_rerun(dag, first, ["publish"])
+    assert second.states == {"publish": "success"}
+    _assert_one_post(tiktok_conn, video, second)
+    assert "the video changed since publish" in capsys.readouterr().out
+
+
+def test_clearing_a_finished_task_does_not_post_again(tiktok_conn, small_video):
+    tiktok_conn.control.settings(processing_seconds=0)
+    dag = _dag("eo_clear_done", small_video)
+    first = run_dag(dag)
+    second = clear_and_rerun(dag, first, ["publish"])
+    assert second.states == {"publish": "success"}
+    assert second.xcom("publish") == first.xcom("publish")
+    assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 1
+    assert len(completed_posts(tiktok_conn.control)) == 1
+
+
+def test_file_upload_init_lost_in_transit_is_safe_to_redo(tiktok_conn, small_video, capsys):
+    tiktok_conn.control.settings(processing_seconds=0)
+    tiktok_conn.control.inject_fault(VIDEO_INIT, action="reset")  # the init's answer never arrives
+    result = run_dag(_dag("eo_lost_init", small_video))
+    assert result.states == {"publish": "success"}
+    assert len(requests_to(tiktok_conn.control, VIDEO_INIT)) == 2
+    _assert_one_post(tiktok_conn, small_video, result)
+    assert "That publish never got its upload URL" in capsys.readouterr().out
