@@ -9,7 +9,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from airflow_provider_tiktok.emulator import control_api, oauth, posting
+from airflow_provider_tiktok.emulator import control_api, oauth, posting, webhooks
 from airflow_provider_tiktok.emulator.errors import (
     ApiError,
     OAuthError,
@@ -96,6 +96,7 @@ def build_app(state: EmulatorState) -> FaultAndLogMiddleware:
     app = Starlette(
         routes=[*oauth.ROUTES, *posting.ROUTES, *control_api.ROUTES],
         exception_handlers={ApiError: api_error_handler, OAuthError: oauth_error_handler},
+        lifespan=webhooks.lifespan(state),
     )
     app.state.emu = state
     return FaultAndLogMiddleware(app, state)

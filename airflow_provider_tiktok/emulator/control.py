@@ -52,6 +52,7 @@ class EmulatorControl:
         refresh_token_ttl: int | None = None,
         rotate_refresh_tokens: bool | None = None,
         active_user_cap: int | None = None,
+        webhook_url: str | None = None,
     ) -> dict[str, Any]:
         """Register (or replace) a client app; returns it without the secret."""
         return self._call(
@@ -68,6 +69,7 @@ class EmulatorControl:
                 "refresh_token_ttl": refresh_token_ttl,
                 "rotate_refresh_tokens": rotate_refresh_tokens,
                 "active_user_cap": active_user_cap,
+                "webhook_url": webhook_url,
             },
         )
 
@@ -194,6 +196,11 @@ class EmulatorControl:
     def tokens(self) -> list[dict[str, Any]]:
         """Token chains (one per authorization) with every generation, for rotation tests."""
         result: list[dict[str, Any]] = self._call("GET", "/tokens")
+        return result
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """Webhook deliveries: event, user_openid, content (decoded), attempts, last status, delivered."""
+        result: list[dict[str, Any]] = self._call("GET", "/webhooks")
         return result
 
     def __repr__(self) -> str:

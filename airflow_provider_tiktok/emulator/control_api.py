@@ -33,7 +33,7 @@ def _check_prefix(prefix: str) -> None:
     parts = urlsplit(prefix)
     if parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname)):
         return
-    raise ValueError(f"verified URL prefix must be https (or http on loopback): {prefix!r}")
+    raise ValueError(f"URL prefixes and webhook URLs must be https (or http on loopback): {prefix!r}")
 
 
 def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -70,7 +70,10 @@ def reset(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
 def put_app(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
     if not body.get("client_key") or not body.get("client_secret"):
         raise ValueError("client_key and client_secret are required")
-    for prefix in body.get("verified_url_prefixes") or []:
+    for prefix in [
+        *(body.get("verified_url_prefixes") or []),
+        *([body["webhook_url"]] if body.get("webhook_url") else []),
+    ]:
         _check_prefix(prefix)
     unknown = set(body.get("scopes") or []) - set(ALL_SCOPES)
     if unknown:
@@ -164,6 +167,11 @@ def list_posts(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) ->
         return [post.public() for post in state.posts.values()]
 
 
+def list_webhooks(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    with state.lock:
+        return [dict(record) for record in state.webhook_log]
+
+
 def list_tokens(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
     return state.chains_public()
 
@@ -188,4 +196,5 @@ ROUTES = [
     Route("/_emulator/requests", endpoint(list_requests), methods=["GET"]),
     Route("/_emulator/posts", endpoint(list_posts), methods=["GET"]),
     Route("/_emulator/tokens", endpoint(list_tokens), methods=["GET"]),
+    Route("/_emulator/webhooks", endpoint(list_webhooks), methods=["GET"]),
 ]

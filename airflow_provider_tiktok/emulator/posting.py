@@ -494,7 +494,7 @@ def creator_post(state: EmulatorState, publish_id: str, privacy_level: str | Non
             raise ValueError(f"post is {post.status}, not SEND_TO_USER_INBOX")
         account = state.accounts[post.open_id]
         default = "SELF_ONLY" if account.is_private else "PUBLIC_TO_EVERYONE"
-        post.status, post.completed_at, post.final_privacy = "PUBLISH_COMPLETE", state.now(), privacy_level or default
+        state.complete_post(post, state.now(), privacy_level or default)
         state.refresh_post(post)
         return post.public()
 

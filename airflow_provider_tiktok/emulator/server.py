@@ -49,7 +49,7 @@ class EmulatorServer:
             build_app(self.state),
             log_level=self._log_level,
             access_log=False,  # uvicorn's access log would print upload URLs, which carry upload tokens
-            lifespan="off",
+            lifespan="on",  # runs the webhook dispatcher
             timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)

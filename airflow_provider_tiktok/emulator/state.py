@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import math
 import random
 import secrets
@@ -57,6 +58,8 @@ class Settings:
     upload_url_ttl_seconds: float = 3600.0
     pull_timeout_seconds: float = 3600.0
     rate_limits_enabled: bool = True
+    webhook_max_attempts: int = 5
+    webhook_retry_seconds: float = 0.5  # real time before the first retry; doubles each time
 
 
 @dataclass
@@ -71,6 +74,7 @@ class App:
     refresh_token_ttl: int = 31_536_000
     rotate_refresh_tokens: bool = True
     active_user_cap: int | None = None  # distinct posting users per 24 h; unaudited apps use the setting
+    webhook_url: str | None = None  # callback URL for TikTok's webhook events
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
@@ -254,13 +258,15 @@ class EmulatorState:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.pull_tasks: dict[str, asyncio.Task[None]] = {}
+        self.webhook_tasks: set[asyncio.Task[None]] = set()
         self.reset()
 
     def reset(self) -> None:
         with self.lock:
-            for task in list(self.pull_tasks.values()):
+            for task in [*self.pull_tasks.values(), *self.webhook_tasks]:
                 task.cancel()
             self.pull_tasks.clear()
+            self.webhook_tasks.clear()
             self.clock_offset = 0.0
             self.settings = Settings()
             self.apps: dict[str, App] = {}
@@ -276,6 +282,8 @@ class EmulatorState:
             self.faults: list[Fault] = []
             self.request_log: list[dict[str, Any]] = []
             self.rate_windows: dict[tuple[str, str], deque[float]] = {}
+            self.outbox: list[dict[str, Any]] = []
+            self.webhook_log: list[dict[str, Any]] = []
             self._fault_seq = 0
 
     # -- clock -------------------------------------------------------------------------------------------------
@@ -372,11 +380,12 @@ class EmulatorState:
     def revoke(self, app: App, token: str) -> None:
         with self.lock:
             found = self.access_index.get(token) or self.refresh_index.get(token)
-            if found and found[0].client_key == app.client_key:
+            if found and found[0].client_key == app.client_key and not found[0].revoked:
                 chain = found[0]
                 chain.revoked = True
                 for gen in chain.generations:
                     gen.refresh_active = False
+                self.emit(app.client_key, chain.open_id, "authorization.removed", {"reason": 5})  # developer revoked
             client = self.client_tokens.get(token)
             if client and client[0] == app.client_key:
                 del self.client_tokens[token]
@@ -482,14 +491,13 @@ class EmulatorState:
             finished = post.transfer_done_at + post.processing_seconds
             chain = self.chains.get(post.chain_id or "")
             if chain is not None and chain.revoked:
-                post.status, post.fail_reason = "FAILED", "auth_removed"
+                self.fail_post(post, "auth_removed")
             elif post.pending_failure:
-                post.status, post.fail_reason = "FAILED", post.pending_failure
+                self.fail_post(post, post.pending_failure)
             elif post.mode == "MEDIA_UPLOAD":
-                post.status = "SEND_TO_USER_INBOX"
+                self.set_status(post, "SEND_TO_USER_INBOX")
             else:
-                post.status, post.completed_at = "PUBLISH_COMPLETE", finished
-                post.final_privacy = post.post_info.get("privacy_level")
+                self.complete_post(post, finished, post.post_info.get("privacy_level"))
         if (
             post.status == "PUBLISH_COMPLETE"
             and not post.post_ids
@@ -498,12 +506,54 @@ class EmulatorState:
             and now >= post.completed_at + self.settings.moderation_seconds
         ):
             post.post_ids = [random.randint(7 * 10**18, 7_600_000_000_000_000_000)]  # 19 digits, > 2**53
+            self.emit_post_event(post, "post.publish.publicly_available", post_id=post.post_ids[0])
+
+    def set_status(self, post: Post, status: str, fail_reason: str | None = None) -> None:
+        """Every status change goes through here, so webhooks see each one exactly once."""
+        post.status, post.fail_reason = status, fail_reason
+        event = {
+            "FAILED": "post.publish.failed",
+            "SEND_TO_USER_INBOX": "post.publish.inbox_delivered",
+            "PUBLISH_COMPLETE": "post.publish.complete",
+        }.get(status)
+        if event == "post.publish.failed":
+            self.emit_post_event(post, event, reason=fail_reason)
+        elif event:
+            self.emit_post_event(post, event)
+
+    def complete_post(self, post: Post, at: float, privacy: str | None) -> None:
+        post.completed_at, post.final_privacy = at, privacy
+        self.set_status(post, "PUBLISH_COMPLETE")
 
     def fail_post(self, post: Post, reason: str) -> None:
-        post.status, post.fail_reason = "FAILED", reason
+        self.set_status(post, "FAILED", reason)
         task = self.pull_tasks.pop(post.publish_id, None)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
+
+    def emit_post_event(self, post: Post, event: str, **content: Any) -> None:
+        publish_type = "DIRECT_PUBLISH" if post.mode == "DIRECT_POST" else "INBOX_SHARE"
+        self.emit(
+            post.client_key,
+            post.open_id,
+            event,
+            {"publish_id": post.publish_id, "publish_type": publish_type, **content},
+        )
+
+    def emit(self, client_key: str, open_id: str, event: str, content: dict[str, Any]) -> None:
+        """Queue a webhook event for the app's callback URL, if it has one (TikTok's body shape)."""
+        app = self.apps.get(client_key)
+        if app is None or not app.webhook_url:
+            return
+        self.outbox.append(
+            {
+                "client_key": client_key,
+                "event": event,
+                "create_time": int(self.now()),
+                "user_openid": open_id,
+                "content": json.dumps(content),  # a JSON *string*, as TikTok sends it
+            }
+        )
 
     def transfer_done(self, post: Post, failure: str | None) -> None:
         post.transfer_done_at = self.now()

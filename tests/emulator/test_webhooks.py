@@ -1,0 +1,138 @@
+"""Webhook events: TikTok's body, the TikTok-Signature HMAC, retries."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from .conftest import CLIENT_KEY, CLIENT_SECRET, OPEN_ID, World, mp4
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.received: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
+        self.statuses: list[int] = []  # answers to give, in order; then 200
+        self.url = ""
+
+    def next(self, timeout: float = 10) -> tuple[dict[str, str], bytes]:
+        """Block until the emulator delivers (real network work, not the emulator clock)."""
+        return self.received.get(timeout=timeout)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            rec.received.put(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(rec.statuses.pop(0) if rec.statuses else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    rec.url = f"http://127.0.0.1:{server.server_address[1]}/tiktok/webhook"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield rec
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def hooked(world: World, receiver: Receiver) -> World:
+    world.control.create_app(CLIENT_KEY, CLIENT_SECRET, webhook_url=receiver.url)
+    world.control.settings(webhook_retry_seconds=0.01)
+    return world
+
+
+def _verify(headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    parts = dict(part.split("=", 1) for part in headers["tiktok-signature"].split(","))
+    expected = hmac.new(CLIENT_SECRET.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(parts["s"], expected)
+    event: dict[str, Any] = json.loads(body)
+    assert set(event) == {"client_key", "event", "create_time", "user_openid", "content"}
+    assert event["client_key"] == CLIENT_KEY and event["user_openid"] == OPEN_ID
+    assert isinstance(event["content"], str)  # TikTok sends the content as a JSON string
+    return event
+
+
+def test_public_direct_post_sends_complete_then_publicly_available(hooked, receiver):
+    data = mp4(3000)
+    publish_id, url = hooked.init_upload(data, "PUBLIC_TO_EVERYONE")
+    hooked.put(url, data, 0, len(data))
+    hooked.control.advance_clock(1)  # no status/fetch call: the emulator notices on its own
+    complete = _verify(*receiver.next())
+    assert complete["event"] == "post.publish.complete"
+    assert json.loads(complete["content"]) == {"publish_id": publish_id, "publish_type": "DIRECT_PUBLISH"}
+    public = _verify(*receiver.next())
+    assert public["event"] == "post.publish.publicly_available"
+    content = json.loads(public["content"])
+    assert content["publish_id"] == publish_id and len(str(content["post_id"])) == 19
+
+
+def test_failed_publish_event_carries_the_reason(hooked, receiver):
+    hooked.control.inject_fault("/v2/post/publish/video/init/", action="fail_publish", fail_reason="spam_risk_text")
+    data = mp4(3000)
+    publish_id, url = hooked.init_upload(data)
+    hooked.put(url, data, 0, len(data))
+    hooked.control.advance_clock(1)
+    event = _verify(*receiver.next())
+    assert event["event"] == "post.publish.failed"
+    assert json.loads(event["content"]) == {
+        "publish_id": publish_id,
+        "publish_type": "DIRECT_PUBLISH",
+        "reason": "spam_risk_text",
+    }
+
+
+def test_inbox_delivery_event(hooked, receiver):
+    data = mp4(3000)
+    body = {"source_info": {"source": "FILE_UPLOAD", "video_size": 3000, "chunk_size": 3000, "total_chunk_count": 1}}
+    response = hooked.call("/v2/post/publish/inbox/video/init/", body).json()["data"]
+    hooked.put(response["upload_url"], data, 0, len(data))
+    hooked.control.advance_clock(1)
+    event = _verify(*receiver.next())
+    assert event["event"] == "post.publish.inbox_delivered"
+    assert json.loads(event["content"])["publish_type"] == "INBOX_SHARE"
+
+
+def test_revoke_sends_authorization_removed(hooked, receiver):
+    hooked.form("/v2/oauth/revoke/", {"client_key": CLIENT_KEY, "client_secret": CLIENT_SECRET, "token": hooked.token})
+    event = _verify(*receiver.next())
+    assert event["event"] == "authorization.removed" and json.loads(event["content"]) == {"reason": 5}
+
+
+def test_failed_deliveries_are_retried(hooked, receiver):
+    receiver.statuses = [500, 503]
+    hooked.form("/v2/oauth/revoke/", {"client_key": CLIENT_KEY, "client_secret": CLIENT_SECRET, "token": hooked.token})
+    bodies = [receiver.next()[1] for _ in range(3)]
+    assert bodies[0] == bodies[1] == bodies[2]  # the same event, redelivered
+    deadline = time.monotonic() + 10
+    while not hooked.control.webhooks()[0]["delivered"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [record] = hooked.control.webhooks()
+    assert record == {**record, "event": "authorization.removed", "attempts": 3, "status": 200, "delivered": True}
+
+
+def test_no_webhook_url_no_events(world, receiver):
+    data = mp4(3000)
+    _, url = world.init_upload(data)
+    world.put(url, data, 0, len(data))
+    world.control.advance_clock(1)
+    world.status(world.control.posts()[0]["publish_id"])
+    assert world.control.webhooks() == []
+    assert receiver.received.empty()
