@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -46,20 +48,19 @@ def small_video(tmp_path: Path) -> Path:
     return path
 
 
-class ClockDriver:
-    """Moves the emulator clock forward each time TikTok's status endpoint is polled, from a helper thread.
+class PollDriver:
+    """Acts on the emulator each time TikTok's status endpoint has been polled ``every`` more times (helper thread).
 
-    Lets a deferred task's trigger see processing finish without any test sleeping for real time: the clock jumps
-    by ``step`` seconds after every ``every``-th status request.
+    Lets a deferred task's trigger see TikTok move on (processing finishes, the creator posts a draft) without any
+    test sleeping for real time: e.g. ``PollDriver(conn, lambda c: c.control.advance_clock(30))``.
     """
 
-    def __init__(self, conn: Any, step: float, every: int = 1) -> None:
+    def __init__(self, conn: Any, action: Callable[[Any], object], every: int = 1) -> None:
         self.conn = conn
-        self.step = step
+        self.action = action
         self.every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self.advances = 0
 
     def _run(self) -> None:
         seen = 0
@@ -67,10 +68,9 @@ class ClockDriver:
             polls = len(requests_to(self.conn.control, STATUS_PATH))
             if polls >= seen + self.every:
                 seen = polls
-                self.conn.control.advance_clock(self.step)
-                self.advances += 1
+                self.action(self.conn)
 
-    def __enter__(self) -> ClockDriver:
+    def __enter__(self) -> PollDriver:
         self._thread.start()
         return self
 
@@ -79,6 +79,38 @@ class ClockDriver:
         self._thread.join()
 
 
+def advance_clock(seconds: float) -> Callable[[Any], object]:
+    return lambda conn: conn.control.advance_clock(seconds)
+
+
+def creator_posts_drafts(conn: Any) -> None:
+    """The creator opens the inbox notification and posts every waiting draft."""
+    for post in conn.control.posts():
+        if post["status"] == "SEND_TO_USER_INBOX":
+            conn.control.creator_post(post["publish_id"], "PUBLIC_TO_EVERYONE")
+
+
 @pytest.fixture
-def clock_driver(tiktok_conn: Any) -> Iterator[type[ClockDriver]]:
-    yield ClockDriver
+def media_server(tiktok_conn: Any, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A loopback HTTP server for PULL_FROM_URL media, registered as the app's verified URL prefix.
+
+    Yields ``(prefix, directory)``: files written to ``directory`` are served under ``prefix``.
+    """
+    root = tmp_path / "media"
+    root.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    prefix = f"http://127.0.0.1:{server.server_address[1]}/"
+    tiktok_conn.control.create_app(
+        tiktok_conn.client_key, tiktok_conn.client_secret, rotate_refresh_tokens=True, verified_url_prefixes=[prefix]
+    )
+    yield prefix, root
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass

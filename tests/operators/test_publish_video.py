@@ -8,7 +8,16 @@ from airflow.sdk import DAG
 
 from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
 from tests.dag_runner import run_dag
-from tests.operators.conftest import START, STATUS_PATH, completed_posts, requests_to, sha256_of
+from tests.operators.conftest import (
+    START,
+    STATUS_PATH,
+    PollDriver,
+    advance_clock,
+    completed_posts,
+    creator_posts_drafts,
+    requests_to,
+    sha256_of,
+)
 
 
 def test_publish_file_upload_direct(tiktok_conn, video):
@@ -35,7 +44,7 @@ def test_publish_file_upload_direct(tiktok_conn, video):
     print(out)
 
 
-def test_defers_until_processing_finishes_then_links_and_emits_asset(tiktok_conn, video, clock_driver):
+def test_defers_until_processing_finishes_then_links_and_emits_asset(tiktok_conn, video):
     from airflow.sdk import Asset
 
     clip = Asset("tiktok://clips/daily")
@@ -51,7 +60,7 @@ def test_defers_until_processing_finishes_then_links_and_emits_asset(tiktok_conn
         )
     # The worker's own status check sees PROCESSING_UPLOAD, so the task defers; the clock moves once the trigger
     # polls (the second status request), and the trigger's next poll finds PUBLISH_COMPLETE.
-    with clock_driver(tiktok_conn, step=21, every=2):
+    with PollDriver(tiktok_conn, advance_clock(21), every=2):
         result = run_dag(dag)
     assert result.states == {"publish": "success"}
     out = result.xcom("publish")
@@ -76,3 +85,68 @@ def _asset_events(uri: str) -> list[dict]:
             select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id).where(AssetModel.uri == uri)
         ).all()
         return [dict(row.extra) for row in rows]
+
+
+def test_pull_from_url(tiktok_conn, media_server, small_video):
+    prefix, root = media_server
+    (root / "clip.mp4").write_bytes(small_video.read_bytes())
+    tiktok_conn.control.settings(processing_seconds=0)
+    with DAG("publish_pull", schedule=None, start_date=START) as dag:
+        TikTokPublishVideoOperator(
+            task_id="publish",
+            video_url=prefix + "clip.mp4",
+            privacy_level="SELF_ONLY",
+            verified_url_prefixes=[prefix],
+            poll_interval=0.01,
+        )
+    result = run_dag(dag)  # the emulator downloads from the media server while the trigger polls
+    assert result.states == {"publish": "success"}
+    out = result.xcom("publish")
+    (post,) = completed_posts(tiktok_conn.control)
+    assert post["sha256"] == sha256_of(small_video)
+    assert out["source"] == "PULL_FROM_URL"
+    assert out["post_ids"] == []  # SELF_ONLY posts get no public id...
+    assert out["post_url"] == f"https://www.tiktok.com/@{out['creator_username']}"  # ...so the link is the profile
+
+
+def test_unverified_url_fails_before_init(tiktok_conn, media_server):
+    prefix, _ = media_server
+    with DAG("publish_pull_unverified", schedule=None, start_date=START) as dag:
+        TikTokPublishVideoOperator(
+            task_id="publish",
+            video_url="https://elsewhere.example.com/clip.mp4",
+            privacy_level="SELF_ONLY",
+            verified_url_prefixes=[prefix],
+        )
+    result = run_dag(dag)
+    assert result.states == {"publish": "failed"}
+    assert tiktok_conn.control.requests() == []
+
+
+def test_draft_ends_in_the_inbox(tiktok_conn, small_video):
+    tiktok_conn.control.settings(processing_seconds=0)
+    with DAG("publish_draft", schedule=None, start_date=START) as dag:
+        TikTokPublishVideoOperator(task_id="publish", video=str(small_video), title="Draft", draft=True)
+    result = run_dag(dag)
+    assert result.states == {"publish": "success"}
+    out = result.xcom("publish")
+    assert out["status"] == "SEND_TO_USER_INBOX"
+    assert out["mode"] == "draft"
+    assert requests_to(tiktok_conn.control, "/v2/post/publish/inbox/video/init/")
+    assert out["post_url"] == f"https://www.tiktok.com/@{out['creator_username']}"
+
+
+def test_draft_can_wait_for_the_creator_to_post(tiktok_conn, small_video):
+    tiktok_conn.control.settings(processing_seconds=0)
+    with DAG("publish_draft_wait", schedule=None, start_date=START) as dag:
+        TikTokPublishVideoOperator(
+            task_id="publish", video=str(small_video), draft=True, wait_for_creator_post=True, poll_interval=0.01
+        )
+    with PollDriver(tiktok_conn, creator_posts_drafts, every=2):
+        result = run_dag(dag)
+    assert result.states == {"publish": "success"}
+    out = result.xcom("publish")
+    assert out["status"] == "PUBLISH_COMPLETE"
+    assert len(out["post_ids"]) == 1
+    (post,) = completed_posts(tiktok_conn.control)
+    assert post["sha256"] == sha256_of(small_video)
