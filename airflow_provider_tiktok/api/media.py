@@ -126,31 +126,49 @@ def _iter_boxes(stream: IO[bytes], start: int, end: int):
         pos = box_end
 
 
-def _mvhd_duration(stream: IO[bytes], start: int, end: int) -> float | None:
+def _full_box_times(stream: IO[bytes], start: int, end: int, offset_v0: int, offset_v1: int) -> tuple[int, int]:
+    """Read a (32-bit, 32-bit) pair in a version-0 full box or a (32-bit, 64-bit) pair in version 1."""
     stream.seek(start)
-    payload = stream.read(min(end - start, 120))
-    if not payload:
-        return None
-    if payload[0] == 1:  # version 1: 64-bit times and duration
-        if len(payload) < 32:
-            return None
-        timescale, duration = struct.unpack(">IQ", payload[20:32])
-    else:
-        if len(payload) < 20:
-            return None
-        timescale, duration = struct.unpack(">II", payload[12:20])
-    if timescale == 0 or duration in (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):
-        return None  # "unknown duration" markers
-    return duration / timescale
+    payload = stream.read(min(end - start, 64))
+    if payload[:1] == b"\x01":
+        if len(payload) >= offset_v1 + 12:
+            return struct.unpack(">IQ", payload[offset_v1 : offset_v1 + 12])
+    elif len(payload) >= offset_v0 + 8:
+        return struct.unpack(">II", payload[offset_v0 : offset_v0 + 8])
+    raise TikTokValidationError("video", "complete file", "the MP4/MOV movie header is truncated")
+
+
+def _mehd_duration(stream: IO[bytes], start: int, end: int) -> int:
+    """``mvex/mehd`` fragment_duration: fragmented MP4s record their length here, leaving mvhd's at 0."""
+    for kind, cstart, _end in _iter_boxes(stream, start, end):
+        if kind == b"mehd":
+            stream.seek(cstart)
+            payload = stream.read(12)
+            if payload[:1] == b"\x01" and len(payload) >= 12:
+                return int(struct.unpack(">Q", payload[4:12])[0])
+            if len(payload) >= 8:
+                return int(struct.unpack(">I", payload[4:8])[0])
+    return 0
 
 
 def _mp4_duration(stream: IO[bytes], size: int) -> float | None:
+    """``mvhd`` duration / timescale (mehd for fragmented files); None when the file says "unknown"."""
     for kind, start, end in _iter_boxes(stream, 0, size):
-        if kind == b"moov":
-            for child, cstart, cend in _iter_boxes(stream, start, end):
-                if child == b"mvhd":
-                    return _mvhd_duration(stream, cstart, cend)
+        if kind != b"moov":
+            continue
+        timescale, duration, fragments = None, 0, 0
+        for child, cstart, cend in _iter_boxes(stream, start, end):
+            if child == b"mvhd":
+                # version 0: creation(4) modification(4) timescale(4) duration(4); version 1: 8, 8, 4, 8
+                timescale, duration = _full_box_times(stream, cstart, cend, 12, 20)
+            elif child == b"mvex":
+                fragments = _mehd_duration(stream, cstart, cend)
+        duration = duration or fragments
+        if timescale is None:
             raise TikTokValidationError("video", "moov/mvhd", "the MP4/MOV file has no movie header (moov/mvhd)")
+        if timescale == 0 or duration in (0, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):
+            return None  # unknown duration
+        return duration / timescale
     raise TikTokValidationError(
         "video", "moov", "the MP4/MOV file has no moov box (an unfinished recording or a fragmented stream?)"
     )

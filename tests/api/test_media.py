@@ -220,3 +220,13 @@ def test_the_api_layer_imports_no_airflow() -> None:
         "assert not [m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')], 'airflow imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_fragmented_mp4_duration_comes_from_mehd() -> None:
+    from airflow_provider_tiktok.testing.media import _box, _full_box, _mvhd
+
+    moov = _box(b"moov", _mvhd(0, 1000, 0), _box(b"mvex", _full_box(b"mehd", 1, struct.pack(">Q", 61_500))))
+    data = _box(b"ftyp", b"iso6", struct.pack(">I", 0), b"iso6") + moov + _box(b"moof", bytes(16))
+    assert probe_video(io.BytesIO(data)).duration_s == 61.5
+    no_duration = _box(b"ftyp", b"isom", struct.pack(">I", 0)) + _box(b"moov", _mvhd(0, 1000, 0))
+    assert probe_video(io.BytesIO(no_duration)).duration_s is None
