@@ -1,0 +1,51 @@
+"""Inside a real task runner (``dag.test()`` on the metadata DB) the token store goes through ``airflow.sdk.Variable``
+(the Execution API), and a rotated refresh token written by one task is what the next task uses."""
+
+from __future__ import annotations
+
+import pendulum
+
+from airflow_provider_tiktok.tokens import VariableTokenStore
+from tests.dag_runner import run_dag
+
+
+def _dag(dag_id: str):
+    from airflow.sdk import DAG, task
+
+    with DAG(dag_id, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False) as dag:
+
+        @task
+        def first_call() -> dict:
+            from airflow_provider_tiktok.hooks.tiktok import TikTokHook
+            from airflow_provider_tiktok.tokens import _in_task_runner
+
+            hook = TikTokHook()  # real clock: TikTok (emulator) already expired the token, so this call gets a 401
+            with hook.get_client() as client:
+                open_id = client.user_info().open_id
+            return {"open_id": open_id, "sdk_path": _in_task_runner()}
+
+        @task
+        def second_call() -> str:
+            from airflow_provider_tiktok.hooks.tiktok import TikTokHook
+
+            with TikTokHook().get_client() as client:
+                return client.user_info().open_id
+
+        first_call() >> second_call()
+    return dag
+
+
+def test_tasks_refresh_through_the_sdk_variable_and_share_the_rotation(tiktok_conn):
+    conn = tiktok_conn
+    conn.control.advance_clock(86_400)  # only TikTok's clock: the task learns of the expiry from the 401
+    result = run_dag(_dag("tiktok_hook_token_rotation"))
+    assert result.state == "success", result.states
+    assert result.xcom("first_call") == {"open_id": conn.open_id, "sdk_path": True}
+    assert result.xcom("second_call") == conn.open_id
+
+    stored = VariableTokenStore(conn.token_variable_key).load()
+    assert stored is not None and stored.refresh_token != conn.tokens["refresh_token"]
+    (chain,) = conn.control.tokens()
+    assert [g["refresh_token"] for g in chain["generations"] if g["refresh_active"]] == [stored.refresh_token]
+    # One refresh for the whole DAG: the second task started from the Variable the first one wrote.
+    assert [r["status"] for r in conn.control.requests() if r["path"] == "/v2/oauth/token/"] == [200]
