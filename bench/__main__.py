@@ -35,21 +35,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(flush=True)
 
-    results: dict[str, object] = {"machine": info, "smoke": args.smoke, "benchmarks": {}}
+    benchmarks: dict[str, object] = {}
+    results = {"machine": info, "smoke": args.smoke, "benchmarks": benchmarks}
     failed = []
     for name in args.only or list(BENCHMARKS):
         start = time.perf_counter()
         try:
-            section: Section = importlib.import_module(BENCHMARKS[name]).run(smoke=args.smoke)
+            output: Section | list[Section] = importlib.import_module(BENCHMARKS[name]).run(smoke=args.smoke)
         except Exception as exc:  # one broken benchmark must not hide the others' figures
             failed.append(name)
             print(f"### {name}: FAILED ({type(exc).__name__}: {exc})\n", flush=True)
             traceback.print_exc()
-            results["benchmarks"][name] = {"error": f"{type(exc).__name__}: {exc}"}  # type: ignore[index]
+            benchmarks[name] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
-        section.raw["duration_s"] = round(time.perf_counter() - start, 1)
-        print(render(section), flush=True)
-        results["benchmarks"][name] = section.as_dict()  # type: ignore[index]
+        sections = output if isinstance(output, list) else [output]
+        for section in sections:
+            print(render(section), flush=True)
+        benchmarks[name] = {
+            "duration_s": round(time.perf_counter() - start, 1),
+            "sections": [section.as_dict() for section in sections],
+        }
     if args.json:
         args.json.write_text(dumps(results) + "\n")
     return 1 if failed else 0

@@ -42,15 +42,20 @@ class Emulator(ServerProcess):
         return response.json() if response.content else None
 
     def new_account_token(self) -> tuple[str, str]:
-        """A fresh creator with its own access token: (open_id, access_token).
+        """A fresh creator with its own access token: (open_id, access_token)."""
+        grant = self.new_account_grant()
+        return grant["open_id"], grant["access_token"]
 
-        One account per upload or per post keeps TikTok's per-user limits (init rate, pending-share caps) from
-        shaping the figures, the same way a real fleet spreads posts over many creators.
+    def new_account_grant(self) -> dict[str, Any]:
+        """A fresh creator and the token response granted for it (access and refresh token, expiries, open_id).
+
+        One account per upload or per post keeps TikTok's per-user limits (init rate, pending-share caps, status
+        polls) from shaping the figures, the way a real fleet spreads its posts over many creators.
         """
         open_id = f"bench-creator-{next(self._accounts)}"
         self.control("accounts", open_id=open_id, username=open_id, nickname=open_id)
         grant = self.control("grants", client_key=CLIENT_KEY, open_id=open_id, scopes=SCOPES)
-        return open_id, grant["access_token"]
+        return {"open_id": open_id, **grant}
 
     def init_file_upload(self, token: str, plan: dict[str, int]) -> tuple[str, str]:
         """Start an inbox (draft) FILE_UPLOAD: (publish_id, upload_url). The URL carries a token: never log it."""
@@ -63,8 +68,12 @@ class Emulator(ServerProcess):
         data = response.json()["data"]
         return data["publish_id"], data["upload_url"]
 
-    def posts(self) -> list[dict[str, Any]]:
-        response = self.http.get(f"{self.base_url}/_emulator/posts")
+    def put_whole(self, upload_url: str, data: bytes, content_type: str = "video/mp4") -> int:
+        """Upload a small file in its single chunk; returns the HTTP status (201 when complete)."""
+        headers = {"Content-Type": content_type, "Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"}
+        return self.http.put(upload_url, content=data, headers=headers).status_code
+
+    def requests(self) -> list[dict[str, Any]]:
+        response = self.http.get(f"{self.base_url}/_emulator/requests")
         response.raise_for_status()
-        body = response.json()
-        return body["posts"] if isinstance(body, dict) else body
+        return list(response.json())

@@ -1,0 +1,154 @@
+"""Child process for the trigger benchmark: N triggers of one kind on one asyncio loop, as a triggerer runs them.
+
+    python -m bench.trigger_worker --kind tiktok|http --count N --interval S --ready-file PATH [--shared]
+
+Connections (and, for ours, the token Variables) come from AIRFLOW_CONN_* / AIRFLOW_VAR_* env vars set by the
+parent. Both kinds import the same modules before measuring (a triggerer has Airflow, both providers and httpx and
+aiohttp loaded anyway), so CPU and RSS differences come from running the triggers, not from import footprints.
+Prints one JSON line: CPU seconds, wall seconds, RSS before and peak, the largest event-loop lag, event statuses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import airflow.models  # loaded in every triggerer; imported here so both kinds pay the same
+import airflow.sdk
+import airflow.sdk.execution_time.task_runner  # noqa: F401  - the triggerer imports it at start-up
+from airflow.providers.http.triggers.http import HttpSensorTrigger
+
+from airflow_provider_tiktok.hooks.tiktok import TikTokHook  # noqa: F401  - imported lazily by run(); same for both
+from airflow_provider_tiktok.triggers import tiktok as tiktok_trigger_module
+from airflow_provider_tiktok.triggers.tiktok import TikTokPublishStatusTrigger
+from bench.common import proc_status_kib
+
+TICK = 0.01
+
+
+def tiktok_triggers(count: int, interval: float, shared: bool) -> list[Any]:
+    end_time = time.time() + 3600
+    return [
+        TikTokPublishStatusTrigger(
+            tiktok_conn_id="tiktok_bench_0" if shared else f"tiktok_bench_{i}",
+            publish_id=os.environ[f"BENCH_PUBLISH_ID_{i}"],
+            end_time=end_time,
+            poll_interval=interval,
+            max_poll_interval=interval,  # fixed interval, like HttpSensorTrigger's poke_interval (no back-off)
+            wait_for=["SEND_TO_USER_INBOX"],
+        )
+        for i in range(count)
+    ]
+
+
+def http_triggers(count: int, interval: float, shared: bool) -> list[Any]:
+    return [
+        HttpSensorTrigger(
+            endpoint=f"poll/{i}",
+            http_conn_id="http_bench_0" if shared else f"http_bench_{i}",
+            method="GET",
+            poke_interval=interval,
+        )
+        for i in range(count)
+    ]
+
+
+def _warmup_trigger(kind: str, shared: bool) -> Any:
+    if kind == "tiktok":  # an unknown publish id: the full path (lookup, token, client, one status call), one error
+        return TikTokPublishStatusTrigger("tiktok_bench_0", "v_inbox_file~v2.0", time.time() + 60, 0.1, 0.1)
+    return HttpSensorTrigger(endpoint="_stats", http_conn_id="http_bench_0", method="GET", poke_interval=0.1)
+
+
+async def first_event(trigger: Any) -> Any:
+    async for event in trigger.run():
+        return event.payload
+    return None
+
+
+async def measure(kind: str, count: int, interval: float, shared: bool, ready_file: Path) -> dict[str, Any]:
+    lag = {"max": 0.0}
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        # Oversleep of a 10 ms sleep is the time the loop was busy elsewhere: what every other trigger waits.
+        while not stop.is_set():
+            start = time.perf_counter()
+            await asyncio.sleep(TICK)
+            lag["max"] = max(lag["max"], time.perf_counter() - start - TICK)
+
+    # Warm up: one trigger of the kind runs first, unmeasured, so lazy imports and one-time set-up (secrets
+    # backends, SSL defaults, logging) are done, as in a triggerer that has been running for a while.
+    await first_event(_warmup_trigger(kind, shared))
+    rss_before = proc_status_kib("VmRSS")
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    triggers = (tiktok_triggers if kind == "tiktok" else http_triggers)(count, interval, shared)
+    tick = asyncio.create_task(ticker())
+    ready_file.write_text(str(time.time()))
+    payloads = await asyncio.gather(*(first_event(t) for t in triggers))
+    stop.set()
+    await tick
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return {
+        "kind": kind,
+        "count": count,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "rss_before_kib": rss_before,
+        "hwm_kib": proc_status_kib("VmHWM"),
+        "max_loop_lag_s": lag["max"],
+        "warmup_polls": 1,
+        "events": dict(Counter(_outcome(p) for p in payloads)),
+    }
+
+
+def _outcome(payload: Any) -> str:
+    if payload is True:  # HttpSensorTrigger's event
+        return "success"
+    if isinstance(payload, dict):
+        return str(payload.get("status"))
+    return repr(payload)
+
+
+def share_ssl_contexts() -> None:
+    """What-if, never the default: every httpx client reuses one SSL context instead of building its own.
+
+    Building one loads the CA bundle (`load_verify_locations`), tens of milliseconds of CPU on the event loop, once per
+    `AsyncTikTokClient`, i.e. once per trigger. This shows what sharing it (the suggested fix) would save.
+    """
+    import functools
+
+    import httpx._transports.default as transports
+
+    transports.create_ssl_context = functools.lru_cache(maxsize=8)(transports.create_ssl_context)  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kind", choices=["tiktok", "http"], required=True)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--interval", type=float, required=True)
+    parser.add_argument("--ready-file", type=Path, required=True)
+    parser.add_argument("--shared", action="store_true", help="all triggers use connection 0 (else one each)")
+    parser.add_argument("--what-if-shared-ssl", action="store_true", help="reuse one SSL context across clients")
+    args = parser.parse_args()
+    if args.what_if_shared_ssl:
+        share_ssl_contexts()
+    if args.shared:
+        # One token for every trigger: lift our trigger's per-connection poll budget (TikTok's 30/min per token,
+        # enforced client-side) the same way the parent lifts the emulator's rate limit.
+        tiktok_trigger_module.STATUS_BUDGET.calls = 10**9
+    # Log as a triggerer would (formatting included), without terminal I/O noise.
+    logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))  # noqa: SIM115
+    result = asyncio.run(measure(args.kind, args.count, args.interval, args.shared, args.ready_file))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
