@@ -239,6 +239,10 @@ class TikTokHook(BaseHook):
 
         return TikTokClient(self.settings.api_base_url, self.token_manager(), **self._retry_kwargs())
 
+    def get_conn(self) -> TikTokClient:
+        """Airflow's conventional accessor; the same as :meth:`get_client`."""
+        return self.get_client()
+
     async def aget_client(self) -> AsyncTikTokClient:
         """The async client for triggers; the connection is looked up asynchronously."""
         from airflow_provider_tiktok.api.client import AsyncTikTokClient

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import pytest
 
@@ -218,3 +219,24 @@ def test_secrets_stay_out_of_logs_reprs_and_errors(tiktok_conn, caplog):
         for text in texts:
             assert secret not in text
     assert "airflow-tiktok link" in str(exc.value)
+
+
+def test_connection_test_through_airflows_own_path(tiktok_conn, monkeypatch):
+    """What the API server's Test button does: an ORM Connection under a transient id exported as an env var, the
+    hook class resolved through the providers manager, then ``hook.test_connection()``."""
+    from airflow.models.connection import Connection
+
+    spec = json.loads(os.environ["AIRFLOW_CONN_TIKTOK_DEFAULT"])
+    conn = Connection(
+        conn_id="transient0test",
+        conn_type="tiktok",
+        login=spec["login"],
+        password=spec["password"],
+        extra=json.dumps(spec["extra"]),
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_TRANSIENT0TEST", conn.as_json())
+    before = chains_snapshot(tiktok_conn.control)
+    ok, message = conn.test_connection()
+    assert ok, message
+    assert tiktok_conn.open_id in message
+    assert chains_snapshot(tiktok_conn.control) == before
