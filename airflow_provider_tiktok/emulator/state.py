@@ -33,6 +33,7 @@ DAY = 86_400.0
 
 # Requests per sliding 60 s window and per access token; the three init endpoints share one budget.
 RATE_LIMITS = {"creator_info": 20, "init": 6, "status": 30, "user_info": 600}
+REQUEST_LOG_LIMIT = 100_000  # a long-running CLI emulator must not grow without bound
 
 
 def log_id() -> str:
@@ -280,7 +281,7 @@ class EmulatorState:
             self.posts: dict[str, Post] = {}
             self.uploads: dict[str, Upload] = {}
             self.faults: list[Fault] = []
-            self.request_log: list[dict[str, Any]] = []
+            self.request_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
             self.rate_windows: dict[tuple[str, str], deque[float]] = {}
             self.outbox: list[dict[str, Any]] = []
             self.webhook_log: list[dict[str, Any]] = []
