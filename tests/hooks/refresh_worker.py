@@ -1,10 +1,19 @@
-"""Child-process entry point for the concurrent-refresh test (imported by name in the child)."""
+"""Child-process entry point for the concurrent-refresh test (preloaded by the forkserver, imported by name).
+
+Importing it pulls in the hook and every ORM model once, in the forkserver, so the ten children start warm.
+"""
 
 from __future__ import annotations
 
 import os
 import time
 from typing import Any
+
+from airflow.models import import_all_models
+
+import airflow_provider_tiktok.hooks.tiktok  # noqa: F401  (preload)
+
+import_all_models()
 
 
 def refresh_once(conn_id: str, conn_json: str, clock_offset: float, barrier: Any, results: Any) -> None:
