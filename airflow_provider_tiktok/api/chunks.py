@@ -15,7 +15,7 @@ from airflow_provider_tiktok.api.errors import TikTokValidationError
 
 MIN_CHUNK_SIZE = 5_242_880
 MAX_CHUNK_SIZE = 64_000_000
-MAX_FINAL_CHUNK_SIZE = 128_000_000
+MAX_FINAL_CHUNK_SIZE = 128_000_000  # never binds: the final chunk is < 2 * MAX_CHUNK_SIZE by construction
 MAX_SINGLE_CHUNK_SIZE = MAX_CHUNK_SIZE
 MAX_CHUNKS = 1000
 MAX_VIDEO_SIZE = 4 * 1024**3

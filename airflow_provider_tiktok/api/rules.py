@@ -23,7 +23,6 @@ PHOTO_MAX_BYTES = 20 * 1024 * 1024
 PHOTO_MAX_SHORT_SIDE = 1080
 PHOTO_MAX_LONG_SIDE = 1920
 API_MAX_VIDEO_DURATION_SEC = 600
-PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".webp")
 # Extensions TikTok is known to reject for photos; extension-less URLs (CDN ids, pre-signed URLs) are let through.
 _REJECTED_PHOTO_EXTENSIONS = (".png", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".svg")
 BRANDED_PROMPT = "You need to indicate if your content promotes yourself, a third party, or both."

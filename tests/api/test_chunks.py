@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_tiktok.api.chunks import ChunkPlan, plan_chunks
+from airflow_provider_tiktok.api.chunks import MAX_FINAL_CHUNK_SIZE, ChunkPlan, plan_chunks
 from airflow_provider_tiktok.api.errors import TikTokValidationError
 
 FOUR_GB = 4 * 1024**3
@@ -33,7 +33,7 @@ def assert_valid(plan: ChunkPlan) -> None:
         if index < count - 1:
             assert length == chunk
         else:
-            assert chunk <= length <= 128_000_000
+            assert chunk <= length <= MAX_FINAL_CHUNK_SIZE
         expected_first = last + 1
     assert expected_first == size, "ranges must tile the file exactly"
 
