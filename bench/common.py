@@ -99,7 +99,8 @@ def render(section: Section) -> str:
     ]
     for row in section.rows:
         ratio = "n/a" if row.ratio is None else f"{row.ratio:.2f}x"
-        cells = (row.metric, _fmt(row.baseline, row.unit), _fmt(row.ours, row.unit), ratio, row.target)
+        target = "; ".join(text for text in (row.target, row.note) if text)
+        cells = (row.metric, _fmt(row.baseline, row.unit), _fmt(row.ours, row.unit), ratio, target)
         lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + f" | {verdict(row.target_ok)} |")
     lines.append("")
     lines.extend(f"- {note}" for note in section.notes)

@@ -73,9 +73,9 @@ def _variants(dag_file: Path | None) -> dict[str, list[str]]:
     return variants
 
 
-def measure(runs: int, env: dict[str, str], dag_file: Path | None) -> dict[str, dict[str, list[float]]]:
+def measure(runs: int, env: dict[str, str], dag_file: Path | None, warm_up: bool) -> dict[str, dict[str, list[float]]]:
     variants = _variants(dag_file)
-    for argv in variants.values():  # warm-up: first import writes airflow.cfg and byte-compiles
+    for argv in variants.values() if warm_up else ():  # first import writes airflow.cfg and the bytecode cache
         run_child(argv, env=env)
     samples: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in variants}
     for _ in range(runs):
@@ -113,7 +113,7 @@ def parse_importtime(stderr: str, top: int = 8) -> list[tuple[str, float]]:
 
 
 def run(smoke: bool = False) -> Section:
-    runs = 2 if smoke else 15
+    runs = 1 if smoke else 15
     dag_files = example_dag_files()
     dag_file = dag_files[0] if dag_files else None
     section = Section(
@@ -123,7 +123,7 @@ def run(smoke: bool = False) -> Section:
     )
     with tempfile.TemporaryDirectory(prefix="tiktok-bench-parse-") as home:
         env = child_env(home)
-        samples = measure(runs, env, dag_file)
+        samples = measure(runs, env, dag_file, warm_up=not smoke)
         guarded = guard(env, dag_files)
         heavy = heavy_imports(env)
     base = samples["airflow.sdk"]
@@ -155,8 +155,8 @@ def run(smoke: bool = False) -> Section:
         Row("connection/variable lookups + network calls at import and parse", 0, len(events), "calls", "0", not events)
     )
     section.notes += [
-        f"median of {runs} fresh-interpreter runs per variant, interleaved, after one warm-up run each (which also "
-        "writes the bytecode cache)",
+        f"median of {runs} fresh-interpreter run(s) per variant, interleaved"
+        + ("" if smoke else ", after one warm-up run each (which also writes the bytecode cache)"),
         "the target is judged on the in-process time of the step after `import airflow.sdk` (perf_counter inside "
         "the child); process wall and CPU times include interpreter start and all of Airflow's import, so on a "
         "busy machine their run-to-run noise is far larger than the difference measured",

@@ -1,6 +1,6 @@
 """Child process for the trigger benchmark: N triggers of one kind on one asyncio loop, as a triggerer runs them.
 
-    python -m bench.trigger_worker --kind tiktok|http --count N --interval S --ready-file PATH [--shared]
+    python -m bench.trigger_worker --kind tiktok|http --count N --interval S [--shared]
 
 Connections (and, for ours, the token Variables) come from AIRFLOW_CONN_* / AIRFLOW_VAR_* env vars set by the
 parent. Both kinds import the same modules before measuring (a triggerer has Airflow, both providers and httpx and
@@ -17,7 +17,6 @@ import logging
 import os
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import airflow.models  # loaded in every triggerer; imported here so both kinds pay the same
@@ -72,7 +71,7 @@ async def first_event(trigger: Any) -> Any:
     return None
 
 
-async def measure(kind: str, count: int, interval: float, shared: bool, ready_file: Path) -> dict[str, Any]:
+async def measure(kind: str, count: int, interval: float, shared: bool) -> dict[str, Any]:
     lag = {"max": 0.0}
     stop = asyncio.Event()
 
@@ -90,7 +89,6 @@ async def measure(kind: str, count: int, interval: float, shared: bool, ready_fi
     cpu0, wall0 = time.process_time(), time.perf_counter()
     triggers = (tiktok_triggers if kind == "tiktok" else http_triggers)(count, interval, shared)
     tick = asyncio.create_task(ticker())
-    ready_file.write_text(str(time.time()))
     payloads = await asyncio.gather(*(first_event(t) for t in triggers))
     stop.set()
     await tick
@@ -103,7 +101,6 @@ async def measure(kind: str, count: int, interval: float, shared: bool, ready_fi
         "rss_before_kib": rss_before,
         "hwm_kib": proc_status_kib("VmHWM"),
         "max_loop_lag_s": lag["max"],
-        "warmup_polls": 1,
         "events": dict(Counter(_outcome(p) for p in payloads)),
     }
 
@@ -134,7 +131,6 @@ def main() -> None:
     parser.add_argument("--kind", choices=["tiktok", "http"], required=True)
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--interval", type=float, required=True)
-    parser.add_argument("--ready-file", type=Path, required=True)
     parser.add_argument("--shared", action="store_true", help="all triggers use connection 0 (else one each)")
     parser.add_argument("--what-if-shared-ssl", action="store_true", help="reuse one SSL context across clients")
     args = parser.parse_args()
@@ -146,7 +142,7 @@ def main() -> None:
         tiktok_trigger_module.STATUS_BUDGET.calls = 10**9
     # Log as a triggerer would (formatting included), without terminal I/O noise.
     logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))  # noqa: SIM115
-    result = asyncio.run(measure(args.kind, args.count, args.interval, args.shared, args.ready_file))
+    result = asyncio.run(measure(args.kind, args.count, args.interval, args.shared))
     print(json.dumps(result))
 
 
