@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import threading
 from collections.abc import Callable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +31,24 @@ def requests_to(control: Any, *paths: str) -> list[dict[str, Any]]:
 
 def completed_posts(control: Any) -> list[dict[str, Any]]:
     return [p for p in control.posts() if p["status"] == "PUBLISH_COMPLETE"]
+
+
+def publish_small_video(conn: Any, *, fail_reason: str | None = None, draft: bool = False) -> str:
+    """Init and upload a small video through the real client, outside Airflow; returns the publish_id."""
+    from airflow_provider_tiktok.api.chunks import plan_chunks
+    from airflow_provider_tiktok.api.models import FileUploadSource, VideoPostInfo
+
+    if fail_reason:
+        path = "/v2/post/publish/inbox/video/init/" if draft else "/v2/post/publish/video/init/"
+        conn.control.inject_fault(path, action="fail_publish", fail_reason=fail_reason)
+    data = make_mp4(None, duration_s=3.0, size=100_000)
+    plan = plan_chunks(len(data))
+    with conn.hook().get_client() as client:
+        init = client.init_video(
+            FileUploadSource.from_plan(plan), VideoPostInfo(title="t", privacy_level="SELF_ONLY"), draft=draft
+        )
+        client.upload(init.upload_url, plan, io.BytesIO(data), "video/mp4")
+    return init.publish_id
 
 
 @pytest.fixture

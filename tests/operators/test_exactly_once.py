@@ -80,10 +80,10 @@ def test_fails_after_upload_before_polling(tiktok_conn, video, capsys):
 
 
 def test_fails_during_polling(tiktok_conn, video):
-    tiktok_conn.control.settings(processing_seconds=100)
+    tiktok_conn.control.settings(processing_seconds=3600)
 
     def processing_finishes_meanwhile(context):
-        tiktok_conn.control.advance_clock(101)
+        tiktok_conn.control.advance_clock(3601)
 
     # The trigger's deadline passes while TikTok still processes: the try fails (timeout), then the retry polls the
     # same publish, which TikTok finished in the meantime.

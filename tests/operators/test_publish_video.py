@@ -48,7 +48,7 @@ def test_defers_until_processing_finishes_then_links_and_emits_asset(tiktok_conn
     from airflow.sdk import Asset
 
     clip = Asset("tiktok://clips/daily")
-    tiktok_conn.control.settings(processing_seconds=20)
+    tiktok_conn.control.settings(processing_seconds=3600)
     with DAG("publish_deferred", schedule=None, start_date=START) as dag:
         TikTokPublishVideoOperator(
             task_id="publish",
@@ -60,7 +60,7 @@ def test_defers_until_processing_finishes_then_links_and_emits_asset(tiktok_conn
         )
     # The worker's own status check sees PROCESSING_UPLOAD, so the task defers; the clock moves once the trigger
     # polls (the second status request), and the trigger's next poll finds PUBLISH_COMPLETE.
-    with PollDriver(tiktok_conn, advance_clock(21), every=2):
+    with PollDriver(tiktok_conn, advance_clock(3601), every=2):
         result = run_dag(dag)
     assert result.states == {"publish": "success"}
     out = result.xcom("publish")

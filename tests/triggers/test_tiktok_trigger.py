@@ -9,26 +9,8 @@ import pytest
 from airflow.sdk._shared.module_loading import import_string
 from airflow.sdk.serde import deserialize, serialize
 
-from airflow_provider_tiktok.api.chunks import plan_chunks
-from airflow_provider_tiktok.api.models import FileUploadSource, VideoPostInfo
-from airflow_provider_tiktok.testing.media import make_mp4
 from airflow_provider_tiktok.triggers.tiktok import TikTokPublishStatusTrigger, _StatusBudget
-
-
-def _publish(conn, *, fail_reason: str | None = None) -> str:
-    """Init + upload a small video through the real client; returns the publish_id."""
-    import io
-
-    if fail_reason:
-        conn.control.inject_fault("/v2/post/publish/video/init/", action="fail_publish", fail_reason=fail_reason)
-    data = make_mp4(None, duration_s=3.0, size=100_000)
-    plan = plan_chunks(len(data))
-    with conn.hook().get_client() as client:
-        init = client.init_video(
-            FileUploadSource.from_plan(plan), VideoPostInfo(title="t", privacy_level="SELF_ONLY"), draft=False
-        )
-        client.upload(init.upload_url, plan, io.BytesIO(data), "video/mp4")
-    return init.publish_id
+from tests.operators.conftest import publish_small_video
 
 
 def _trigger(publish_id: str, **kwargs) -> TikTokPublishStatusTrigger:
@@ -59,7 +41,7 @@ def test_serialize_round_trip():
 
 async def test_success_event(tiktok_conn):
     tiktok_conn.control.settings(processing_seconds=0)
-    publish_id = _publish(tiktok_conn)
+    publish_id = publish_small_video(tiktok_conn)
     event = await _trigger(publish_id).run().__anext__()
     assert event.payload["status"] == "success"
     assert event.payload["publish_status"] == "PUBLISH_COMPLETE"
@@ -69,7 +51,7 @@ async def test_success_event(tiktok_conn):
 
 async def test_run_yields_exactly_one_event(tiktok_conn):
     tiktok_conn.control.settings(processing_seconds=0)
-    events = [e async for e in _trigger(_publish(tiktok_conn)).run()]
+    events = [e async for e in _trigger(publish_small_video(tiktok_conn)).run()]
     assert len(events) == 1
 
 
@@ -79,7 +61,7 @@ async def test_run_yields_exactly_one_event(tiktok_conn):
 )
 async def test_failed_publish(tiktok_conn, fail_reason, retryable):
     tiktok_conn.control.settings(processing_seconds=0)
-    publish_id = _publish(tiktok_conn, fail_reason=fail_reason)
+    publish_id = publish_small_video(tiktok_conn, fail_reason=fail_reason)
     event = (await _trigger(publish_id).run().__anext__()).payload
     assert event["status"] == "error"
     assert event["publish_status"] == "FAILED"
@@ -89,7 +71,7 @@ async def test_failed_publish(tiktok_conn, fail_reason, retryable):
 
 async def test_timeout_keeps_publish_id_and_last_state(tiktok_conn):
     tiktok_conn.control.settings(processing_seconds=3600)
-    publish_id = _publish(tiktok_conn)
+    publish_id = publish_small_video(tiktok_conn)
     event = (await _trigger(publish_id, end_time=time.time()).run().__anext__()).payload
     assert event["status"] == "timeout"
     assert event["publish_status"] == "PROCESSING_UPLOAD"
@@ -112,14 +94,14 @@ async def test_unexpected_exception_becomes_error_event(tiktok_conn, monkeypatch
 
 
 async def test_polls_until_processing_finishes_and_logs_each_change(tiktok_conn, capsys):
-    tiktok_conn.control.settings(processing_seconds=30)
-    publish_id = _publish(tiktok_conn)
+    tiktok_conn.control.settings(processing_seconds=3600)
+    publish_id = publish_small_video(tiktok_conn)
     task = asyncio.ensure_future(_trigger(publish_id, poll_interval=0.01).run().__anext__())
     # Wait (without advancing anything) until the trigger has polled at least twice, then let processing finish.
     while len([r for r in tiktok_conn.control.requests() if r["path"].endswith("/status/fetch/")]) < 2:
         await asyncio.sleep(0.01)
     assert not task.done()
-    tiktok_conn.control.advance_clock(31)
+    tiktok_conn.control.advance_clock(3601)
     event = (await task).payload
     assert event["status"] == "success"
     changes = [line for line in capsys.readouterr().out.splitlines() if f"Publish {publish_id}:" in line]
