@@ -27,7 +27,12 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},s={digest}"
 
 
-async def _deliver(state: EmulatorState, client: httpx.AsyncClient, event: dict[str, Any]) -> None:
+async def _deliver(
+    state: EmulatorState, client: httpx.AsyncClient, event: dict[str, Any], after: asyncio.Task[None] | None
+) -> None:
+    """Deliver one event, after the app's previous one: each app gets its events in order."""
+    if after is not None:
+        await asyncio.wait([after])
     with state.lock:
         app = state.apps.get(event["client_key"])
         if app is None or not app.webhook_url:
@@ -60,6 +65,7 @@ async def _deliver(state: EmulatorState, client: httpx.AsyncClient, event: dict[
 
 
 async def dispatch_forever(state: EmulatorState) -> None:
+    last: dict[str, asyncio.Task[None]] = {}  # newest delivery per app, so the next one queues behind it
     async with httpx.AsyncClient(trust_env=False, timeout=10, follow_redirects=False) as client:
         while True:
             await asyncio.sleep(TICK_SECONDS)
@@ -69,7 +75,9 @@ async def dispatch_forever(state: EmulatorState) -> None:
                         state.refresh_post(post)
                 events, state.outbox = state.outbox, []
             for event in events:
-                task = asyncio.get_running_loop().create_task(_deliver(state, client, event))
+                previous = last.get(event["client_key"])
+                task = asyncio.get_running_loop().create_task(_deliver(state, client, event, previous))
+                last[event["client_key"]] = task
                 state.webhook_tasks.add(task)
                 task.add_done_callback(state.webhook_tasks.discard)
 
