@@ -316,7 +316,7 @@ def test_relinked_seed_replaces_a_dead_stored_chain(short_lived):
 def test_access_token_invalid_refreshes_once_and_retries(short_lived):
     conn = short_lived
     # The manager's clock says the token is fine; TikTok says it expired (clock skew, early revocation...).
-    manager = manager_for(conn, MemoryTokenStore(), seed_of(conn), clock=lambda: 0.0 + conn.clock() - 7200)
+    manager = manager_for(conn, MemoryTokenStore(), seed_of(conn), clock=lambda: conn.clock() - 7200)
     conn.advance_clock(7200)
     with TikTokClient(conn.emulator.base_url, manager, retry=RetryPolicy(max_attempts=1)) as client:
         assert client.user_info().open_id == conn.open_id
@@ -372,3 +372,17 @@ def test_tokens_seen_are_masked_in_logs(short_lived):
     new = store.load()
     for secret in (conn.tokens["access_token"], conn.tokens["refresh_token"], new.access_token, new.refresh_token):
         assert secret not in str(redact(f"leaked {secret}"))
+
+
+def test_without_a_refresh_token(short_lived):
+    conn = short_lived
+    bare = TokenSet(access_token=conn.tokens["access_token"], access_expires_at=0.0)  # unknown expiry
+    assert manager_for(conn, seed=bare).get_access_token() == conn.tokens["access_token"]  # let the API judge it
+    expired = TokenSet(access_token=conn.tokens["access_token"], access_expires_at=conn.clock() - 1)
+    with pytest.raises(TikTokOAuthError) as exc:
+        manager_for(conn, seed=expired).get_access_token()
+    assert exc.value.code == "no_refresh_token" and exc.value.kind is ErrorKind.PERMANENT
+    assert "airflow-tiktok link" in str(exc.value)
+    with pytest.raises(TikTokOAuthError):
+        manager_for(conn).get_access_token()  # nothing at all
+    assert token_requests(conn) == 0
