@@ -412,11 +412,18 @@ class TokenManager:
             latest = self._load()
         return latest
 
+    def _log_refreshed(self, tokens: TokenSet) -> None:
+        log.info(
+            "Refreshed the TikTok access token for open_id %s (valid %.0f s); saved to %r",
+            tokens.open_id, tokens.access_expires_at - self._clock(), self.store,
+        )  # fmt: skip
+
     def _persist(self, tokens: TokenSet) -> TokenSet:
         _mask(tokens.access_token, tokens.refresh_token)
         for attempt in range(1, 4):
             try:
                 self.store.save(tokens)
+                self._log_refreshed(tokens)
                 return tokens
             except Exception:
                 log.exception("Saving rotated TikTok tokens to %r failed (attempt %d of 3)", self.store, attempt)
@@ -491,6 +498,7 @@ class TokenManager:
         for attempt in range(1, 4):
             try:
                 await sync_to_async(self.store.save)(tokens)
+                self._log_refreshed(tokens)
                 return tokens
             except Exception:
                 log.exception("Saving rotated TikTok tokens to %r failed (attempt %d of 3)", self.store, attempt)
