@@ -49,3 +49,21 @@ def test_tasks_refresh_through_the_sdk_variable_and_share_the_rotation(tiktok_co
     assert [g["refresh_token"] for g in chain["generations"] if g["refresh_active"]] == [stored.refresh_token]
     # One refresh for the whole DAG: the second task started from the Variable the first one wrote.
     assert [r["status"] for r in conn.control.requests() if r["path"] == "/v2/oauth/token/"] == [200]
+
+
+def test_trigger_refreshes_through_the_async_path_and_the_sdk_variable(tiktok_conn):
+    from airflow.sdk import DAG
+
+    from tests.hooks.trigger_helpers import DeferToUserInfo
+
+    conn = tiktok_conn
+    conn.control.advance_clock(86_400)  # the trigger's first call gets a 401 and refreshes asynchronously
+    with DAG("tiktok_hook_trigger_refresh", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        DeferToUserInfo(task_id="deferred")
+    result = run_dag(dag)
+    assert result.state == "success", result.states
+    assert result.xcom("deferred") == {"open_id": conn.open_id, "sdk_path": True}
+    stored = VariableTokenStore(conn.token_variable_key).load()
+    assert stored is not None and stored.refresh_token != conn.tokens["refresh_token"]
+    (chain,) = conn.control.tokens()
+    assert [g["refresh_token"] for g in chain["generations"] if g["refresh_active"]] == [stored.refresh_token]
