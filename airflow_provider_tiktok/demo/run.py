@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,7 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m airflow_provider_tiktok.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--standalone", action="store_true", help="run `airflow standalone` wired to the emulator")
     parser.add_argument("--home", type=Path, help="throwaway Airflow home (default: .demo/ in the checkout)")
-    parser.add_argument("--port", type=int, default=8080, help="API server port for --standalone (default 8080)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8080,
+        help="API server port for --standalone (default 8080; 8793/8794 are taken by Airflow's log servers)",
+    )
     parser.add_argument(
         "--processing-seconds",
         type=float,
@@ -221,6 +226,8 @@ def run_standalone(env: dict[str, str], home: Path, base_url: str, port: int) ->
         **env,
         "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
         "AIRFLOW__API__PORT": str(port),
+        # Workers reach the API server through this URL; its default assumes port 8080.
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
     }
     _step(f"starting airflow standalone on port {port} (log: {home / 'standalone.log'}); Ctrl-C stops everything")
@@ -253,19 +260,20 @@ def _process_group(cmd: list[str], env: dict[str, str], log: Any) -> Iterator[su
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the process group we started (standalone and the children it spawned), gently first."""
-    if proc.poll() is not None:
-        return
-    for sig, grace in ((signal.SIGINT, 30), (signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
+    """Stop the process group we started: standalone first (gently), then whatever it left behind.
+
+    Idle LocalExecutor workers ignore SIGTERM and outlive standalone, so the group gets a final SIGKILL.
+    """
+    for sig, grace in ((signal.SIGINT, 30), (signal.SIGTERM, 10)):
+        if proc.poll() is not None:
+            break
+        with suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
+        with suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _wait_until_ready(proc: subprocess.Popen[bytes], port: int, home: Path, timeout: float = 180) -> str | None:
