@@ -797,9 +797,13 @@ class TikTokInitVideoOperator(_VideoOperator):
             self.log.info(
                 "Returning publish %s initialised by an earlier try; not initialising again", record["publish_id"]
             )
-            return self.init_result(journal.load())
-        self.init(context, hook, client, journal)
-        return self.init_result(journal.load())
+        else:
+            self.init(context, hook, client, journal)
+        result = self.init_result(journal.load())
+        # Also as separate XComs, so downstream tasks can use init.output["publish_id"] / init.output["upload_plan"].
+        for key in ("publish_id", "upload_plan"):
+            context["ti"].xcom_push(key=key, value=result[key])
+        return result
 
     def earlier_init_usable(self, client: TikTokClient, record: Mapping[str, Any]) -> bool:
         from airflow_provider_tiktok.api.errors import TikTokError
