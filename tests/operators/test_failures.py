@@ -28,7 +28,7 @@ def _publish_dag(dag_id: str, video, **kwargs) -> DAG:
     return dag
 
 
-@pytest.mark.parametrize("fail_reason", ["spam_risk_text", "frame_rate_check_failed"])
+@pytest.mark.parametrize("fail_reason", ["spam_risk_text"])  # every fail_reason class: tests/triggers
 def test_permanent_fail_reason_fails_without_retries(tiktok_conn, small_video, fail_reason, capsys):
     tiktok_conn.control.settings(processing_seconds=0)
     tiktok_conn.control.inject_fault(VIDEO_INIT, action="fail_publish", fail_reason=fail_reason)
