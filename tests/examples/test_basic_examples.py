@@ -86,6 +86,11 @@ def test_photo_carousel_direct_and_draft(examples, tiktok):
         assert post["post_info"]["title"] == "Autumn set"
     assert sorted(examples.site.paths()) == sorted(f"/media/{n}" for n in images for _ in range(2))
 
+    again = clear_and_rerun(examples.dags["tiktok_photo_carousel"], result, ["direct_post", "draft"])
+
+    assert again.state == "success"
+    assert len(emulator.control.posts()) == 2
+
 
 def test_draft_review_lands_in_the_inbox(examples, tiktok, tmp_path):
     emulator, _ = tiktok
