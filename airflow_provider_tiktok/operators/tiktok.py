@@ -410,6 +410,25 @@ class _PublishingOperator(_TikTokOperator):
             self.raise_or_wait(context, exc, "Initialising the post")
 
 
+def _as_mapping(value: Any, name: str) -> Mapping[str, Any] | None:
+    """Accept an XCom dict as is, or as the string a Jinja template renders it to (without native rendering)."""
+    if value is None or value == "" or isinstance(value, Mapping):
+        return value or None
+    import ast
+    import json
+
+    try:
+        parsed = json.loads(value)
+    except (TypeError, ValueError):
+        try:
+            parsed = ast.literal_eval(str(value))
+        except (ValueError, SyntaxError):
+            parsed = None
+    if not isinstance(parsed, Mapping):
+        raise AirflowFailException(f"{name} must be a dict (the init task's upload_plan), got {value!r}")
+    return parsed
+
+
 def _check_prefixes(urls: Sequence[tuple[str, str]], prefixes: Sequence[str] | None) -> None:
     """Optional client-side check that media URLs sit under the app's verified URL prefixes (saves an init call)."""
     if not prefixes:
@@ -670,6 +689,9 @@ class TikTokPublishVideoOperator(_VideoOperator):
         ``max_poll_interval``).
     :param wait_timeout: how long to wait for TikTok to finish after the upload.
     :param on_daily_cap: ``"defer"`` (wait out daily caps and rate limits without a worker slot) or ``"fail"``.
+    :param cap_retry_interval: wait between attempts while capped (default 1 hour).
+    :param cap_max_wait: give up (fail) after waiting this long in total (default 24 hours).
+    :param api_max_attempts: attempts per API call inside one try (the client's own retries; default 5).
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -890,7 +912,8 @@ class TikTokUploadVideoOperator(_TikTokOperator):
             video_file = inspect_video(self.video)
         except TikTokValidationError as exc:
             raise AirflowFailException(f"Cannot read the video: {exc}") from exc
-        plan = ChunkPlan(**self.upload_plan) if self.upload_plan else plan_chunks(video_file.size, self.chunk_size)
+        upload_plan = _as_mapping(self.upload_plan, "upload_plan")
+        plan = ChunkPlan(**upload_plan) if upload_plan else plan_chunks(video_file.size, self.chunk_size)
         if plan.video_size != video_file.size:
             raise AirflowFailException(
                 f"{video_file.display} is {video_file.size:,} bytes but publish {publish_id} was initialised for "

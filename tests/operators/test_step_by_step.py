@@ -22,7 +22,7 @@ def _dag(dag_id: str, video, **upload_kwargs) -> DAG:
         upload = TikTokUploadVideoOperator(
             task_id="upload",
             publish_id=init.output["publish_id"],
-            upload_plan=init.output["upload_plan"],
+            upload_plan="{{ ti.xcom_pull(task_ids='init')['upload_plan'] }}",  # rendered as a string: parsed
             video=str(video),
             **upload_kwargs,
         )
