@@ -20,7 +20,7 @@ from tests.operators.conftest import (
 )
 
 
-def test_publish_file_upload_direct(tiktok_conn, video):
+def test_publish_file_upload_direct(tiktok_conn, video, capsys):
     tiktok_conn.control.settings(processing_seconds=0)
     with DAG("publish_file_upload", schedule=None, start_date=START) as dag:
         TikTokPublishVideoOperator(
@@ -41,7 +41,11 @@ def test_publish_file_upload_direct(tiktok_conn, video):
     assert posts[0]["sha256"] == sha256_of(video)
     assert out["publish_id"] == posts[0]["publish_id"]
     assert out["status"] == "PUBLISH_COMPLETE"
-    print(out)
+    logs = capsys.readouterr().out
+    assert "Posting as " in logs
+    assert "Uploaded chunk 2 of 2: 11,000,000 of 11,000,000 bytes (100%)" in logs
+    assert f"Published: {out['post_url']}" in logs
+    assert "upload_token" not in logs  # the upload URL never reaches a log line
 
 
 def test_defers_until_processing_finishes_then_links_and_emits_asset(tiktok_conn, video):
@@ -150,3 +154,23 @@ def test_draft_can_wait_for_the_creator_to_post(tiktok_conn, small_video):
     assert len(out["post_ids"]) == 1
     (post,) = completed_posts(tiktok_conn.control)
     assert post["sha256"] == sha256_of(small_video)
+
+
+def test_mapped_publishes_are_independent(tiktok_conn, tmp_path):
+    from airflow_provider_tiktok.testing.media import make_mp4
+
+    tiktok_conn.control.settings(processing_seconds=0)
+    paths = []
+    for i in range(2):
+        paths.append(tmp_path / f"clip{i}.mp4")
+        make_mp4(paths[-1], duration_s=3.0, size=150_000, seed=i)
+    with DAG("publish_mapped", schedule=None, start_date=START) as dag:
+        TikTokPublishVideoOperator.partial(task_id="publish", privacy_level="SELF_ONLY").expand(
+            video=[str(p) for p in paths]
+        )
+    result = run_dag(dag)
+    assert result.states == {"publish[0]": "success", "publish[1]": "success"}
+    posts = completed_posts(tiktok_conn.control)
+    assert sorted(p["sha256"] for p in posts) == sorted(sha256_of(p) for p in paths)
+    ids = {result.xcom(f"publish[{i}]")["publish_id"] for i in range(2)}
+    assert ids == {p["publish_id"] for p in posts}
