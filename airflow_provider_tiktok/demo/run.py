@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from airflow_provider_tiktok.demo.seed import SeededConnection, seed_emulator
+from airflow_provider_tiktok.demo.seed import DEFAULT_ACCOUNT, SeededConnection, seed_emulator
 from airflow_provider_tiktok.emulator import EmulatorControl, EmulatorServer
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -238,8 +238,9 @@ def run_standalone(env: dict[str, str], home: Path, base_url: str, port: int) ->
         try:
             password = _wait_until_ready(proc, port, home)
             if password is None:
-                print(f"FAILED: airflow standalone exited early; see {home / 'standalone.log'}", file=sys.stderr)
+                print(f"FAILED: airflow standalone did not come up; see {home / 'standalone.log'}", file=sys.stderr)
                 return 1
+            _create_pools(port, password)
             print(f"\n    Airflow UI:     http://localhost:{port}\n    login:          admin / {password}")
             print(f"    TikTok emulator {base_url} (connection tiktok_default points at it)")
             print(f"    try:            unpause and trigger {DEMO_DAG}; the post lands in the emulator\n", flush=True)
@@ -248,6 +249,21 @@ def run_standalone(env: dict[str, str], home: Path, base_url: str, port: int) ->
         except KeyboardInterrupt:
             print("\nstopping airflow standalone and the emulator ...", flush=True)
             return 0
+
+
+def _create_pools(port: int, password: str) -> None:
+    """The content calendar example publishes in pool ``tiktok_<conn_id>``; without it its tasks never start."""
+    api = f"http://127.0.0.1:{port}"
+    try:
+        auth = httpx.post(f"{api}/auth/token", json={"username": "admin", "password": password}, timeout=10)
+        token = auth.raise_for_status().json()
+        headers = {"Authorization": f"Bearer {token.get('access_token') or token.get('jwt_token')}"}
+        body = {"name": f"tiktok_{DEFAULT_ACCOUNT.conn_id}", "slots": 1, "include_deferred": False}
+        body["description"] = f"TikTok publishing for {DEFAULT_ACCOUNT.conn_id} (tiktok_content_calendar)"
+        httpx.post(f"{api}/api/v2/pools", json=body, headers=headers, timeout=10).raise_for_status()
+        _step(f"created pool {body['name']} (1 slot) for tiktok_content_calendar")
+    except (httpx.HTTPError, ValueError) as exc:
+        print(f"    warning: could not create the calendar's pool ({exc}); create it in Admin -> Pools", flush=True)
 
 
 @contextmanager
@@ -285,9 +301,9 @@ def _wait_until_ready(proc: subprocess.Popen[bytes], port: int, home: Path, time
         except httpx.HTTPError:
             healthy = False
         if healthy and passwords.exists():
-            return str(json.loads(passwords.read_text()).get("admin", "(see the standalone log)"))
+            return str(json.loads(passwords.read_text())["admin"])
         time.sleep(1)  # polling a real, separately started server: there is no clock to advance
-    return None if proc.poll() is not None else "(see the standalone log)"
+    return None
 
 
 def _sha256(path: Path) -> str:
