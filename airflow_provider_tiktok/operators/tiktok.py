@@ -379,10 +379,9 @@ class _PublishingOperator(_TikTokOperator):
             raise to_airflow_error(exc, f"Checking publish {publish_id}") from exc
         wait_for = final_statuses(draft=self.draft, wait_for_creator_post=self.wait_for_creator_post)
         if status.status in wait_for or status.status == FAILED:
-            from airflow_provider_tiktok.triggers.tiktok import TikTokPublishStatusTrigger
+            from airflow_provider_tiktok.triggers.tiktok import final_event
 
-            trigger = TikTokPublishStatusTrigger(self.tiktok_conn_id, publish_id, end_time=time.time())
-            return self.execute_complete(context, event=trigger.final_event(status).payload)
+            return self.execute_complete(context, event=final_event(publish_id, status).payload)
         self.defer_for_status(publish_id)
 
     def record_creator(self, context: Context, journal: PublishJournal, creator: CreatorInfo) -> None:

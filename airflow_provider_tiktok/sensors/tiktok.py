@@ -106,9 +106,9 @@ class TikTokPublishStatusSensor(BaseSensorOperator):
         self.log.info("Publish %s is %s", publish_id, status.status)
         if status.status != FAILED and status.status not in self.wait_for:
             return PokeReturnValue(False)
-        from airflow_provider_tiktok.triggers.tiktok import TikTokPublishStatusTrigger
+        from airflow_provider_tiktok.triggers.tiktok import final_event
 
-        event = TikTokPublishStatusTrigger(self.tiktok_conn_id, publish_id, end_time=0).final_event(status).payload
+        event = final_event(publish_id, status).payload
         return PokeReturnValue(True, self._result(raise_for_event(event, what="TikTok publish")))
 
     def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -90,6 +90,27 @@ def _event(
     )
 
 
+def final_event(publish_id: str, status: Any) -> TriggerEvent:
+    """The event for a final ``PublishStatus``; operators and the sensor use it too when TikTok is done at once."""
+    fields = {
+        "publish_status": status.status,
+        "fail_reason": status.fail_reason,
+        "post_ids": status.post_ids,
+        "uploaded_bytes": status.uploaded_bytes,
+        "downloaded_bytes": status.downloaded_bytes,
+    }
+    if status.status == FAILED:
+        reason = status.fail_reason or "unknown"
+        return _event(
+            "error",
+            publish_id,
+            f"TikTok reports publish {publish_id} FAILED: {reason}",
+            retryable=reason == "internal",
+            **fields,
+        )
+    return _event("success", publish_id, f"Publish {publish_id} reached {status.status}", **fields)
+
+
 class TikTokPublishStatusTrigger(BaseTrigger):
     """Poll a publish until one of ``wait_for`` (or FAILED) is reached, or until ``end_time``.
 
@@ -182,7 +203,7 @@ class TikTokPublishStatusTrigger(BaseTrigger):
                         interval = min(interval * _BACKOFF_FACTOR, self.max_poll_interval)
                     last = status
                     if status.status == FAILED or status.status in self.wait_for:
-                        return self.final_event(status)
+                        return final_event(self.publish_id, status)
                 remaining = self.end_time - time.time()
                 if remaining <= 0:
                     return self._timeout_event(last)
@@ -198,26 +219,6 @@ class TikTokPublishStatusTrigger(BaseTrigger):
             progress = f" ({status.downloaded_bytes:,} bytes downloaded by TikTok)"
         before = previous.status if previous is not None else "start"
         self.log.info("Publish %s: %s -> %s%s", self.publish_id, before, status.status, progress)
-
-    def final_event(self, status: Any) -> TriggerEvent:
-        """The event for a final ``PublishStatus`` (also used by operators that find TikTok done at once)."""
-        fields = {
-            "publish_status": status.status,
-            "fail_reason": status.fail_reason,
-            "post_ids": status.post_ids,
-            "uploaded_bytes": status.uploaded_bytes,
-            "downloaded_bytes": status.downloaded_bytes,
-        }
-        if status.status == FAILED:
-            reason = status.fail_reason or "unknown"
-            return _event(
-                "error",
-                self.publish_id,
-                f"TikTok reports publish {self.publish_id} FAILED: {reason}",
-                retryable=reason == "internal",
-                **fields,
-            )
-        return _event("success", self.publish_id, f"Publish {self.publish_id} reached {status.status}", **fields)
 
     def _timeout_event(self, last: Any) -> TriggerEvent:
         state = last.status if last is not None else "unknown"
