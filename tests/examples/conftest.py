@@ -98,13 +98,15 @@ def tiktok(
 
 def _forget_airflow_state() -> None:
     """Tokens of an earlier test's emulator and the examples' ledgers must not leak into the next test."""
+    from airflow.models.asset import AssetModel
     from airflow.models.asset_state_store import AssetStateStoreModel
     from airflow.models.variable import Variable
     from airflow.utils.session import create_session
-    from sqlalchemy import delete
+    from sqlalchemy import delete, select
 
     with create_session() as session:
-        session.execute(delete(AssetStateStoreModel))
+        ledgers = select(AssetModel.id).where(AssetModel.uri.startswith("tiktok-ledger://"))
+        session.execute(delete(AssetStateStoreModel).where(AssetStateStoreModel.asset_id.in_(ledgers)))
         for prefix in ("tiktok_tokens__", "youtube_feed_seen__"):
             session.execute(delete(Variable).where(Variable.key.startswith(prefix)))
 
