@@ -1,6 +1,6 @@
 """Child process for the trigger benchmark: N triggers of one kind on one asyncio loop, as a triggerer runs them.
 
-    python -m bench.trigger_worker --kind tiktok|http --count N --interval S [--shared]
+    python -m bench.trigger_worker --kind tiktok|http --count N --interval S [--shared] [--publish-ids FILE]
 
 Connections (and, for ours, the token Variables) come from AIRFLOW_CONN_* / AIRFLOW_VAR_* env vars set by the
 parent. Both kinds import the same modules before measuring (a triggerer has Airflow, both providers and httpx and
@@ -17,6 +17,7 @@ import logging
 import os
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import airflow.models  # loaded in every triggerer; imported here so both kinds pay the same
@@ -32,12 +33,12 @@ from bench.common import proc_status_kib
 TICK = 0.01
 
 
-def tiktok_triggers(count: int, interval: float, shared: bool) -> list[Any]:
+def tiktok_triggers(count: int, interval: float, shared: bool, publish_ids: list[str]) -> list[Any]:
     end_time = time.time() + 3600
     return [
         TikTokPublishStatusTrigger(
             tiktok_conn_id="tiktok_bench_0" if shared else f"tiktok_bench_{i}",
-            publish_id=os.environ[f"BENCH_PUBLISH_ID_{i}"],
+            publish_id=publish_ids[i],
             end_time=end_time,
             poll_interval=interval,
             max_poll_interval=interval,  # fixed interval, like HttpSensorTrigger's poke_interval (no back-off)
@@ -47,7 +48,7 @@ def tiktok_triggers(count: int, interval: float, shared: bool) -> list[Any]:
     ]
 
 
-def http_triggers(count: int, interval: float, shared: bool) -> list[Any]:
+def http_triggers(count: int, interval: float, shared: bool, publish_ids: list[str]) -> list[Any]:
     return [
         HttpSensorTrigger(
             endpoint=f"poll/{i}",
@@ -71,7 +72,7 @@ async def first_event(trigger: Any) -> Any:
     return None
 
 
-async def measure(kind: str, count: int, interval: float, shared: bool) -> dict[str, Any]:
+async def measure(kind: str, count: int, interval: float, shared: bool, publish_ids: list[str]) -> dict[str, Any]:
     lag = {"max": 0.0}
     stop = asyncio.Event()
 
@@ -87,7 +88,7 @@ async def measure(kind: str, count: int, interval: float, shared: bool) -> dict[
     await first_event(_warmup_trigger(kind, shared))
     rss_before = proc_status_kib("VmRSS")
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    triggers = (tiktok_triggers if kind == "tiktok" else http_triggers)(count, interval, shared)
+    triggers = (tiktok_triggers if kind == "tiktok" else http_triggers)(count, interval, shared, publish_ids)
     tick = asyncio.create_task(ticker())
     payloads = await asyncio.gather(*(first_event(t) for t in triggers))
     stop.set()
@@ -132,6 +133,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--interval", type=float, required=True)
     parser.add_argument("--shared", action="store_true", help="all triggers use connection 0 (else one each)")
+    # A file, not env vars: httpx reads proxy settings from the whole environment for every client it builds, so
+    # 1,000 extra variables would inflate our cost with something a real triggerer does not have.
+    parser.add_argument("--publish-ids", type=Path, help="JSON list of publish ids (tiktok kind)")
     parser.add_argument("--what-if-shared-ssl", action="store_true", help="reuse one SSL context across clients")
     args = parser.parse_args()
     if args.what_if_shared_ssl:
@@ -142,7 +146,8 @@ def main() -> None:
         tiktok_trigger_module.STATUS_BUDGET.calls = 10**9
     # Log as a triggerer would (formatting included), without terminal I/O noise.
     logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))  # noqa: SIM115
-    result = asyncio.run(measure(args.kind, args.count, args.interval, args.shared))
+    publish_ids = json.loads(args.publish_ids.read_text()) if args.publish_ids else []
+    result = asyncio.run(measure(args.kind, args.count, args.interval, args.shared, publish_ids))
     print(json.dumps(result))
 
 

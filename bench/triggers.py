@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,10 +38,10 @@ LAG_TARGET_MS = 100.0
 WARMUP_POLLS = 1  # the worker's unmeasured warm-up trigger makes one status call
 
 
-def seed_posts(emu: Emulator, count: int, shared: bool) -> dict[str, str]:
+def seed_posts(emu: Emulator, count: int, shared: bool) -> tuple[dict[str, str], list[str]]:
     """`count` uploaded inbox videos held in processing, by one creator (`shared`) or one creator each.
 
-    Returns the worker's env vars: the tiktok connection(s), their token Variable(s) and the publish ids.
+    Returns the worker's env vars (the tiktok connection(s) and their token Variable(s)) and the publish ids.
     """
     from airflow_provider_tiktok.testing.media import make_mp4
 
@@ -50,6 +51,7 @@ def seed_posts(emu: Emulator, count: int, shared: bool) -> dict[str, str]:
         settings.update(rate_limits_enabled=False, pending_share_cap=10**9, daily_post_cap=10**9)
     emu.control("settings", **settings)
     env: dict[str, str] = {}
+    publish_ids = []
     grant: dict[str, Any] = {}
     plan = {"video_size": len(video), "chunk_size": len(video), "total_chunk_count": 1}
     for i in range(count):
@@ -59,8 +61,8 @@ def seed_posts(emu: Emulator, count: int, shared: bool) -> dict[str, str]:
         publish_id, upload_url = emu.init_file_upload(grant["access_token"], plan)
         if (status := emu.put_whole(upload_url, video)) != 201:
             raise RuntimeError(f"seeding upload {i} answered HTTP {status}")
-        env[f"BENCH_PUBLISH_ID_{i}"] = publish_id
-    return env
+        publish_ids.append(publish_id)
+    return env, publish_ids
 
 
 def _tiktok_connection(conn_id: str, grant: dict[str, Any], base_url: str) -> dict[str, str]:
@@ -121,9 +123,11 @@ class Scenario:
     what_if_shared_ssl: bool = False
 
 
-def _worker(kind: str, sc: Scenario, env: dict[str, str]) -> dict[str, Any]:
+def _worker(kind: str, sc: Scenario, env: dict[str, str], publish_ids: Path | None = None) -> dict[str, Any]:
     argv = [python(), "-m", "bench.trigger_worker", "--kind", kind, "--count", str(sc.count)]
     argv += ["--interval", str(sc.interval)] + (["--shared"] if sc.shared else [])
+    if publish_ids is not None:
+        argv += ["--publish-ids", str(publish_ids)]
     if sc.what_if_shared_ssl and kind == "tiktok":
         argv.append("--what-if-shared-ssl")
     result = run_child(argv, env=env, timeout=3600)
@@ -135,11 +139,13 @@ def _worker(kind: str, sc: Scenario, env: dict[str, str]) -> dict[str, Any]:
 def run_ours(sc: Scenario, home: str) -> dict[str, Any]:
     with Emulator() as emu:
         seed_start = time.perf_counter()
-        env = seed_posts(emu, sc.count, sc.shared)
+        env, publish_ids = seed_posts(emu, sc.count, sc.shared)
+        ids_file = Path(home) / "publish-ids.json"
+        ids_file.write_text(json.dumps(publish_ids))
         seed_s = time.perf_counter() - seed_start
         before = len(emu.requests())
         release = _release_when_polled(emu.base_url, before, WARMUP_POLLS + (sc.polls - 1) * sc.count)
-        report = _worker("tiktok", sc, {**child_env(home), **env})
+        report = _worker("tiktok", sc, {**child_env(home), **env}, ids_file)
         release.join(timeout=60)
         status_calls = [r for r in emu.requests()[before:] if r["path"] == STATUS_PATH]
     report["polls"] = len(status_calls) - WARMUP_POLLS
