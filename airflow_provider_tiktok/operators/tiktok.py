@@ -847,14 +847,13 @@ class TikTokInitVideoOperator(_VideoOperator):
         if (status.uploaded_bytes or 0) >= int(record.get("video_size") or 0):
             return True
         age = time.time() - float(record.get("upload_issued_at") or 0)
-        if age < _UPLOAD_URL_TTL - _UPLOAD_URL_MARGIN and UploadUrlVault.get(publish_id):
+        if age >= _UPLOAD_URL_TTL - _UPLOAD_URL_MARGIN:
+            why = f"its upload URL is expired or about to (issued {age:.0f} s ago)"
+        elif UploadUrlVault.get(publish_id) is None:
+            why = "its upload URL is no longer stored (the upload task found it expired)"
+        else:
             return True
-        self.log.warning(
-            "Earlier publish %s has an upload URL that is expired or about to (issued %.0f s ago); it can never "
-            "complete, so initialising again",
-            publish_id,
-            age,
-        )
+        self.log.warning("Earlier publish %s can never complete: %s; initialising again", publish_id, why)
         UploadUrlVault.discard(publish_id, self.log)
         return False
 

@@ -78,3 +78,26 @@ def _variable_keys() -> set[str]:
 
     with create_session() as session:
         return set(session.scalars(select(Variable.key)).all())
+
+
+def test_expired_upload_url_needs_a_new_init_which_clearing_init_provides(tiktok_conn, video, capsys):
+    tiktok_conn.control.settings(processing_seconds=0)
+    tiktok_conn.control.inject_fault("/upload/video/", nth=2, action="reset")
+    dag = _dag("steps_expired", video, api_max_attempts=1)
+    first = run_dag(dag)
+    assert first.states == {"init": "success", "upload": "failed", "wait": "upstream_failed"}
+    old_id = first.xcom("init")["publish_id"]
+    tiktok_conn.advance_clock(3700)  # the upload URL is now older than TikTok's one hour
+
+    upload_again = clear_and_rerun(dag, first, ["upload"])
+    assert upload_again.ti("upload").state == "failed"
+    assert upload_again.ti("upload").try_number == 2
+    assert "Clear the init task (and this one) to initialise a new publish" in capsys.readouterr().out
+
+    everything = clear_and_rerun(dag, upload_again, ["init", "upload", "wait"])
+    assert everything.states == {"init": "success", "upload": "success", "wait": "success"}
+    assert everything.xcom("init")["publish_id"] != old_id
+    assert "upload URL is no longer stored" in capsys.readouterr().out
+    (post,) = completed_posts(tiktok_conn.control)
+    assert post["sha256"] == sha256_of(video)
+    assert post["publish_id"] == everything.xcom("init")["publish_id"]
