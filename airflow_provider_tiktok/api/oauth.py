@@ -202,7 +202,7 @@ class TikTokOAuthClient(_OAuthBase):
             self.client_key, self._client_secret, base_url=self.base_url, timeout=self.timeout, retry=self.retry
         )
 
-    def exchange_code(self, code: str, redirect_uri: str, code_verifier: str | None = None) -> TokenResponse:
+    def exchange_code(self, code: str, redirect_uri: str | None, code_verifier: str | None = None) -> TokenResponse:
         """Trade an authorization code for tokens (``code_verifier`` only for the desktop/PKCE flow)."""
         form = self._form(
             grant_type="authorization_code", code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
@@ -272,7 +272,9 @@ class AsyncTikTokOAuthClient(_OAuthBase):
         self._http = http
         self._sleep = sleep
 
-    async def exchange_code(self, code: str, redirect_uri: str, code_verifier: str | None = None) -> TokenResponse:
+    async def exchange_code(
+        self, code: str, redirect_uri: str | None, code_verifier: str | None = None
+    ) -> TokenResponse:
         form = self._form(
             grant_type="authorization_code", code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
         )

@@ -16,7 +16,7 @@ import time
 import webbrowser
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO, cast
+from typing import TYPE_CHECKING, TextIO
 
 import httpx
 
@@ -248,9 +248,9 @@ def _split(scopes: str | None) -> list[str]:
 
 def _exchange(oauth: TikTokOAuthClient, grant: Grant) -> TokenResponse:
     """Exchange the code. For QR codes the right ``redirect_uri`` is undocumented: send the candidate, and if TikTok
-    says the redirect does not match, retry once without one (``_form`` drops a None field)."""
+    says the redirect does not match, retry once without one."""
     try:
-        return oauth.exchange_code(grant.code, cast(str, grant.redirect_uri), grant.code_verifier)
+        return oauth.exchange_code(grant.code, grant.redirect_uri, grant.code_verifier)
     except TikTokOAuthError as exc:
         if (
             grant.from_qr
@@ -258,7 +258,7 @@ def _exchange(oauth: TikTokOAuthClient, grant: Grant) -> TokenResponse:
             and exc.code in ("invalid_grant", "invalid_request")
             and "redirect" in exc.message.lower()
         ):
-            return oauth.exchange_code(grant.code, cast(str, None))
+            return oauth.exchange_code(grant.code, None)
         raise
 
 
