@@ -377,6 +377,7 @@ class _PublishingOperator(_TikTokOperator):
         except TikTokError as exc:
             # Nothing is lost: the next try finds the publish in the journal and resumes polling it.
             raise to_airflow_error(exc, f"Checking publish {publish_id}") from exc
+        self.log.info("TikTok reports publish %s as %s", publish_id, status.status)
         wait_for = final_statuses(draft=self.draft, wait_for_creator_post=self.wait_for_creator_post)
         if status.status in wait_for or status.status == FAILED:
             from airflow_provider_tiktok.triggers.tiktok import final_event
