@@ -137,6 +137,12 @@ class _Call:
     body: dict[str, Any] | None = None
     params: dict[str, str] | None = None
     idempotent: bool = True
+    # A 5xx after TikTok started pulling media may still have created the publish: resending a PULL_FROM_URL or photo
+    # init could post twice, so those raise instead. FILE_UPLOAD inits may resend: an orphaned publish never gets bytes.
+    resend_on_server_error: bool = True
+
+    def may_resend_after(self, err: TikTokError) -> bool:
+        return self.resend_on_server_error or not (err.http_status is not None and err.http_status >= 500)
 
     def request_kwargs(self, base_url: str, token: str) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"}
@@ -166,15 +172,16 @@ def _video_init_call(
     source: FileUploadSource | PullFromUrlSource, post_info: VideoPostInfo | None, draft: bool
 ) -> _Call:
     body: dict[str, Any] = {"source_info": source.to_api()}
+    file_upload = not isinstance(source, PullFromUrlSource)
     if draft:
         extra = post_info.to_draft_api() if post_info is not None else {}
         if extra:
             body["post_info"] = extra
-        return _Call("POST", INBOX_VIDEO_INIT_PATH, body, idempotent=False)
+        return _Call("POST", INBOX_VIDEO_INIT_PATH, body, idempotent=False, resend_on_server_error=file_upload)
     if post_info is None:
         raise ValueError("a direct post needs post_info (privacy_level at least)")
     body["post_info"] = post_info.to_api()
-    return _Call("POST", VIDEO_INIT_PATH, body, idempotent=False)
+    return _Call("POST", VIDEO_INIT_PATH, body, idempotent=False, resend_on_server_error=file_upload)
 
 
 def _photo_init_call(source: PhotoSource, post_info: PhotoPostInfo, draft: bool, is_aigc: bool) -> _Call:
@@ -187,7 +194,7 @@ def _photo_init_call(source: PhotoSource, post_info: PhotoPostInfo, draft: bool,
     }
     if is_aigc:
         body["is_aigc"] = True  # top level for photos (inside post_info for videos), per the 2026-09 docs
-    return _Call("POST", CONTENT_INIT_PATH, body, idempotent=False)
+    return _Call("POST", CONTENT_INIT_PATH, body, idempotent=False, resend_on_server_error=False)
 
 
 def _user_info_call(fields: tuple[str, ...] | list[str]) -> _Call:
@@ -274,6 +281,7 @@ class TikTokClient(_BaseClient):
                 if found is None:
                     return _data(response)
                 err = found
+                may_resend = call.may_resend_after(err)
             delay = attempts.next_delay(err, may_resend=may_resend)
             if delay is None:
                 raise err
@@ -394,6 +402,7 @@ class AsyncTikTokClient(_BaseClient):
                 if found is None:
                     return _data(response)
                 err = found
+                may_resend = call.may_resend_after(err)
             delay = attempts.next_delay(err, may_resend=may_resend)
             if delay is None:
                 raise err

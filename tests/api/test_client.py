@@ -291,6 +291,35 @@ def test_connection_reset_on_init_is_not_resent(tiktok: TikTok) -> None:
     assert tiktok.control.posts() == []
 
 
+def test_5xx_on_a_pull_init_is_not_resent(tiktok: TikTok, media_server) -> None:
+    """TikTok may already be pulling the media when it answers 5xx: resending could post twice, so raise."""
+    base, root = media_server
+    (root / "clip.mp4").write_bytes(video_bytes(10_000))
+    tiktok.control.inject_fault("/v2/post/publish/video/init/", status=500, error_code="internal_error")
+    with pytest.raises(TikTokRetryableError) as info:
+        tiktok.client.init_video(PullFromUrlSource(f"{base}/clip.mp4"), PUBLIC, draft=False)
+    assert info.value.http_status == 500
+    assert tiktok.sleeps.delays == []
+
+
+def test_5xx_on_a_photo_init_is_not_resent(tiktok: TikTok, media_server) -> None:
+    base, root = media_server
+    (root / "a.jpg").write_bytes(make_jpeg(640, 480))
+    tiktok.control.inject_fault("/v2/post/publish/content/init/", status=503)
+    with pytest.raises(TikTokRetryableError):
+        tiktok.client.init_photo(
+            PhotoSource([f"{base}/a.jpg"], 0), PhotoPostInfo(privacy_level=PrivacyLevel.SELF_ONLY), draft=False
+        )
+    assert tiktok.sleeps.delays == []
+
+
+def test_5xx_on_a_file_upload_init_is_resent(tiktok: TikTok) -> None:
+    """A FILE_UPLOAD publish that never gets bytes can never become a post, so resending is safe."""
+    tiktok.control.inject_fault("/v2/post/publish/video/init/", status=500, error_code="internal_error")
+    result = tiktok.client.init_video(FileUploadSource(1000, 1000, 1), PUBLIC, draft=False)
+    assert result.publish_id and len(tiktok.sleeps.delays) == 1
+
+
 def test_connect_failure_is_retried_and_reported() -> None:
     sleeps: list[float] = []
 
