@@ -24,9 +24,10 @@ import os
 import random
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import BinaryIO, overload
+from functools import partial
+from typing import BinaryIO, TypedDict, Unpack, overload
 
 __all__ = ["make_jpeg", "make_mov", "make_mp4", "make_png", "make_webm", "make_webp"]
 
@@ -142,60 +143,6 @@ def _iso_file(
     return fixed + payload
 
 
-def _make_mp4(
-    target: Target,
-    duration_s: float = 5.0,
-    size: int | None = None,
-    *,
-    moov_at_end: bool = False,
-    large_boxes: bool = False,
-    timescale: int = 1000,
-    width: int = 1080,
-    height: int = 1920,
-    seed: int = 0,
-) -> int:
-    return _iso_file(
-        target,
-        brand=b"isom",
-        compatible=(b"isom", b"iso2", b"avc1", b"mp41"),
-        duration_s=duration_s,
-        size=size,
-        moov_at_end=moov_at_end,
-        large_boxes=large_boxes,
-        timescale=timescale,
-        width=width,
-        height=height,
-        seed=seed,
-    )
-
-
-def _make_mov(
-    target: Target,
-    duration_s: float = 5.0,
-    size: int | None = None,
-    *,
-    moov_at_end: bool = False,
-    large_boxes: bool = False,
-    timescale: int = 600,
-    width: int = 1080,
-    height: int = 1920,
-    seed: int = 0,
-) -> int:
-    return _iso_file(
-        target,
-        brand=b"qt  ",
-        compatible=(b"qt  ",),
-        duration_s=duration_s,
-        size=size,
-        moov_at_end=moov_at_end,
-        large_boxes=large_boxes,
-        timescale=timescale,
-        width=width,
-        height=height,
-        seed=seed,
-    )
-
-
 # --- WebM (EBML) --------------------------------------------------------------------------------------------------
 
 
@@ -216,16 +163,16 @@ def _uint(element_id: int, value: int) -> bytes:
     return _el(element_id, value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
 
 
-def _make_webm(
+def _webm_file(
     target: Target,
-    duration_s: float | None = 5.0,
-    size: int | None = None,
     *,
-    timecode_scale: int = 1_000_000,
-    doctype: str = "webm",
-    width: int = 1080,
-    height: int = 1920,
-    seed: int = 0,
+    duration_s: float | None,
+    size: int | None,
+    timecode_scale: int,
+    doctype: str,
+    width: int,
+    height: int,
+    seed: int,
 ) -> int:
     header = _el(
         0x1A45DFA3,
@@ -361,36 +308,44 @@ def make_png(width: int, height: int) -> bytes:
     )
 
 
+def _to_target_or_bytes(target: Target | None, write: Callable[[Target], int]) -> int | bytes:
+    """Write to ``target`` and return the size written, or with no target return the bytes themselves."""
+    if target is not None:
+        return write(target)
+    buffer = io.BytesIO()
+    write(buffer)
+    return buffer.getvalue()
+
+
+class _IsoOptions(TypedDict, total=False):
+    """The keyword options of :func:`make_mp4` / :func:`make_mov` (the defaults live on the functions)."""
+
+    moov_at_end: bool
+    large_boxes: bool
+    timescale: int
+    width: int
+    height: int
+    seed: int
+
+
+class _WebmOptions(TypedDict, total=False):
+    """The keyword options of :func:`make_webm` (the defaults live on the function)."""
+
+    timecode_scale: int
+    doctype: str
+    width: int
+    height: int
+    seed: int
+
+
 @overload
 def make_mp4(
-    target: None = None,
-    duration_s: float = 5.0,
-    size: int | None = None,
-    *,
-    moov_at_end: bool = False,
-    large_boxes: bool = False,
-    timescale: int = 1000,
-    width: int = 1080,
-    height: int = 1920,
-    seed: int = 0,
+    target: None = None, duration_s: float = 5.0, size: int | None = None, **options: Unpack[_IsoOptions]
 ) -> bytes: ...
-
-
 @overload
 def make_mp4(
-    target: Target,
-    duration_s: float = 5.0,
-    size: int | None = None,
-    *,
-    moov_at_end: bool = False,
-    large_boxes: bool = False,
-    timescale: int = 1000,
-    width: int = 1080,
-    height: int = 1920,
-    seed: int = 0,
+    target: Target, duration_s: float = 5.0, size: int | None = None, **options: Unpack[_IsoOptions]
 ) -> int: ...
-
-
 def make_mp4(
     target: Target | None = None,
     duration_s: float = 5.0,
@@ -409,9 +364,12 @@ def make_mp4(
     is None. ``moov_at_end`` puts the movie header after the media data (as cameras do); ``large_boxes`` uses a
     64-bit ``mdat`` size and a version-1 ``mvhd``.
     """
-    if target is not None:
-        return _make_mp4(
-            target,
+    return _to_target_or_bytes(
+        target,
+        partial(
+            _iso_file,
+            brand=b"isom",
+            compatible=(b"isom", b"iso2", b"avc1", b"mp41"),
             duration_s=duration_s,
             size=size,
             moov_at_end=moov_at_end,
@@ -420,52 +378,18 @@ def make_mp4(
             width=width,
             height=height,
             seed=seed,
-        )
-    buffer = io.BytesIO()
-    _make_mp4(
-        buffer,
-        duration_s=duration_s,
-        size=size,
-        moov_at_end=moov_at_end,
-        large_boxes=large_boxes,
-        timescale=timescale,
-        width=width,
-        height=height,
-        seed=seed,
+        ),
     )
-    return buffer.getvalue()
 
 
 @overload
 def make_mov(
-    target: None = None,
-    duration_s: float = 5.0,
-    size: int | None = None,
-    *,
-    moov_at_end: bool = False,
-    large_boxes: bool = False,
-    timescale: int = 600,
-    width: int = 1080,
-    height: int = 1920,
-    seed: int = 0,
+    target: None = None, duration_s: float = 5.0, size: int | None = None, **options: Unpack[_IsoOptions]
 ) -> bytes: ...
-
-
 @overload
 def make_mov(
-    target: Target,
-    duration_s: float = 5.0,
-    size: int | None = None,
-    *,
-    moov_at_end: bool = False,
-    large_boxes: bool = False,
-    timescale: int = 600,
-    width: int = 1080,
-    height: int = 1920,
-    seed: int = 0,
+    target: Target, duration_s: float = 5.0, size: int | None = None, **options: Unpack[_IsoOptions]
 ) -> int: ...
-
-
 def make_mov(
     target: Target | None = None,
     duration_s: float = 5.0,
@@ -479,9 +403,12 @@ def make_mov(
     seed: int = 0,
 ) -> int | bytes:
     """A QuickTime MOV (``ftyp`` brand ``qt  ``); same options and return value as :func:`make_mp4`."""
-    if target is not None:
-        return _make_mov(
-            target,
+    return _to_target_or_bytes(
+        target,
+        partial(
+            _iso_file,
+            brand=b"qt  ",
+            compatible=(b"qt  ",),
             duration_s=duration_s,
             size=size,
             moov_at_end=moov_at_end,
@@ -490,50 +417,18 @@ def make_mov(
             width=width,
             height=height,
             seed=seed,
-        )
-    buffer = io.BytesIO()
-    _make_mov(
-        buffer,
-        duration_s=duration_s,
-        size=size,
-        moov_at_end=moov_at_end,
-        large_boxes=large_boxes,
-        timescale=timescale,
-        width=width,
-        height=height,
-        seed=seed,
+        ),
     )
-    return buffer.getvalue()
 
 
 @overload
 def make_webm(
-    target: None = None,
-    duration_s: float | None = 5.0,
-    size: int | None = None,
-    *,
-    timecode_scale: int = 1_000_000,
-    doctype: str = "webm",
-    width: int = 1080,
-    height: int = 1920,
-    seed: int = 0,
+    target: None = None, duration_s: float | None = 5.0, size: int | None = None, **options: Unpack[_WebmOptions]
 ) -> bytes: ...
-
-
 @overload
 def make_webm(
-    target: Target,
-    duration_s: float | None = 5.0,
-    size: int | None = None,
-    *,
-    timecode_scale: int = 1_000_000,
-    doctype: str = "webm",
-    width: int = 1080,
-    height: int = 1920,
-    seed: int = 0,
+    target: Target, duration_s: float | None = 5.0, size: int | None = None, **options: Unpack[_WebmOptions]
 ) -> int: ...
-
-
 def make_webm(
     target: Target | None = None,
     duration_s: float | None = 5.0,
@@ -549,9 +444,10 @@ def make_webm(
 
     Written to ``target`` (returns the size) or returned as bytes when ``target`` is None, like :func:`make_mp4`.
     """
-    if target is not None:
-        return _make_webm(
-            target,
+    return _to_target_or_bytes(
+        target,
+        partial(
+            _webm_file,
             duration_s=duration_s,
             size=size,
             timecode_scale=timecode_scale,
@@ -559,16 +455,5 @@ def make_webm(
             width=width,
             height=height,
             seed=seed,
-        )
-    buffer = io.BytesIO()
-    _make_webm(
-        buffer,
-        duration_s=duration_s,
-        size=size,
-        timecode_scale=timecode_scale,
-        doctype=doctype,
-        width=width,
-        height=height,
-        seed=seed,
+        ),
     )
-    return buffer.getvalue()
