@@ -42,9 +42,9 @@ from urllib.parse import urlsplit
 
 import pendulum
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, ObjectStoragePath, Param, dag, task
-from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_tiktok.api.rules import PHOTO_DESCRIPTION_MAX, PHOTO_TITLE_MAX, PHOTOS_MAX, utf16_len
+from airflow_provider_tiktok.demo.ledger import AssetLedgerMixin
 from airflow_provider_tiktok.operators.tiktok import TikTokPhotoPostOperator
 
 SHOP = os.environ.get("SHOPIFY_SHOP", "your-shop")
@@ -126,25 +126,11 @@ def product_key(product: dict[str, Any]) -> str:
 # --- exactly-once glue ------------------------------------------------------------------------------------------
 
 
-class LedgeredPhotoPostOperator(TikTokPhotoPostOperator):
-    """Post unless ``ledger_key`` is in the ledger; record the result in the same task before it succeeds."""
+class LedgeredPhotoPostOperator(AssetLedgerMixin, TikTokPhotoPostOperator):
+    """Post unless ``ledger_key`` (the product id) is in the ledger; record the result in the same task."""
 
-    def __init__(self, *, ledger_key: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.ledger_key = ledger_key
-
-    def execute(self, context: Any) -> Any:
-        entry = context["asset_state_store"][LEDGER].get(self.ledger_key)
-        if entry:
-            raise AirflowSkipException(f"product {self.ledger_key} already posted as {entry.get('publish_id')}")
-        return super().execute(context)
-
-    def execute_complete(self, context: Any, event: Any = None) -> Any:
-        """Every successful end goes through here (also when TikTok was done before any deferral)."""
-        result = super().execute_complete(context, event)
-        entry = {k: result.get(k) for k in ("publish_id", "status", "post_url")}
-        context["asset_state_store"][LEDGER].set(self.ledger_key, {**entry, "at": datetime.now(UTC).isoformat()})
-        return result
+    ledger = LEDGER
+    skip_message = "product {key} already posted as {publish_id}"
 
 
 @dag(

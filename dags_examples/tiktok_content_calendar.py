@@ -40,16 +40,16 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pendulum
 from airflow.sdk import Asset, Param, TaskGroup, dag, task
-from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_tiktok.api.rules import VIDEO_TITLE_MAX, utf16_len
+from airflow_provider_tiktok.demo.ledger import RESULT_KEYS, AssetLedgerMixin
 from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
 
 ACCOUNTS = [a.strip() for a in os.environ.get("TIKTOK_CALENDAR_ACCOUNTS", "tiktok_default").split(",") if a.strip()]
@@ -177,34 +177,17 @@ def publish_kwargs(row: dict[str, Any], now: datetime) -> dict[str, Any]:
 # --- exactly-once glue: the publish and its ledger entry happen in the same task -------------------------------
 
 
-class LedgeredPublishOperator(TikTokPublishVideoOperator):
-    """Publish unless ``ledger_key`` is already in the ledger; record the result before the task succeeds."""
+class LedgeredPublishOperator(AssetLedgerMixin, TikTokPublishVideoOperator):
+    """Publish unless ``ledger_key`` (the row's key) is in the ledger; record the row's note with the result."""
 
-    def __init__(self, *, ledger_key: str, ledger_note: dict[str, Any], **kwargs: Any) -> None:
+    ledger = LEDGER
+
+    def __init__(self, *, ledger_note: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.ledger_key = ledger_key
         self.ledger_note = ledger_note
 
-    def _ledger(self, context: Any) -> Any:
-        return context["asset_state_store"][LEDGER]
-
-    def execute(self, context: Any) -> Any:
-        entry = self._ledger(context).get(self.ledger_key)
-        if entry:  # a parallel or earlier run got there first
-            raise AirflowSkipException(f"{self.ledger_key} already published as {entry.get('publish_id')}")
-        return super().execute(context)
-
-    def execute_complete(self, context: Any, event: Any = None) -> Any:
-        """Every successful end goes through here (also when TikTok was done before any deferral)."""
-        result = super().execute_complete(context, event)
-        entry = {
-            **self.ledger_note,
-            "publish_id": result.get("publish_id"),
-            "status": result.get("status"),
-            "post_url": result.get("post_url"),
-        }
-        self._ledger(context).set(self.ledger_key, entry)
-        return result
+    def ledger_entry(self, result: Mapping[str, Any]) -> dict[str, Any]:
+        return {**self.ledger_note, **{k: result.get(k) for k in RESULT_KEYS}}
 
 
 def _group_id(account: str) -> str:

@@ -47,9 +47,9 @@ from airflow.sdk import (
     dag,
     task,
 )
-from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_tiktok.api.rules import VIDEO_TITLE_MAX, utf16_len
+from airflow_provider_tiktok.demo.ledger import AssetLedgerMixin
 from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
 
 CHANNEL_ID = os.environ.get("YOUTUBE_CHANNEL_ID", "UCxxxxxxxxxxxxxxxxxxxxxx")
@@ -123,25 +123,10 @@ def new_uploads(items: list[dict[str, Any]], *, since: datetime) -> list[dict[st
 # --- exactly-once glue ------------------------------------------------------------------------------------------
 
 
-class LedgeredPublishOperator(TikTokPublishVideoOperator):
-    """Publish unless ``ledger_key`` is in the ledger; record the result in the same task before it succeeds."""
+class LedgeredPublishOperator(AssetLedgerMixin, TikTokPublishVideoOperator):
+    """Publish unless ``ledger_key`` (the video id) is in the ledger; record the result in the same task."""
 
-    def __init__(self, *, ledger_key: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.ledger_key = ledger_key
-
-    def execute(self, context: Any) -> Any:
-        entry = context["asset_state_store"][LEDGER].get(self.ledger_key)
-        if entry:
-            raise AirflowSkipException(f"{self.ledger_key} already published as {entry.get('publish_id')}")
-        return super().execute(context)
-
-    def execute_complete(self, context: Any, event: Any = None) -> Any:
-        """Every successful end goes through here (also when TikTok was done before any deferral)."""
-        result = super().execute_complete(context, event)
-        entry = {k: result.get(k) for k in ("publish_id", "status", "post_url")}
-        context["asset_state_store"][LEDGER].set(self.ledger_key, {**entry, "at": datetime.now(UTC).isoformat()})
-        return result
+    ledger = LEDGER
 
 
 @dag(
