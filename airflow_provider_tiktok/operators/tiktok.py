@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn
 
@@ -60,6 +61,17 @@ _UPLOAD_URL_TTL = 3600.0
 _UPLOAD_URL_MARGIN = 300.0
 _RATE_LIMIT_WAIT = 60.0
 _MB = 1_000_000
+
+
+@contextmanager
+def _preflight_checks() -> Iterator[None]:
+    """A broken rule fails the task without retries: retrying cannot make a bad caption, URL or file valid."""
+    from airflow_provider_tiktok.api.errors import TikTokValidationError
+
+    try:
+        yield
+    except TikTokValidationError as exc:
+        raise AirflowFailException(f"Preflight check failed ({exc.field}): {exc}") from exc
 
 
 class _TikTokOperator(BaseOperator):
@@ -215,6 +227,28 @@ class _PublishingOperator(_TikTokOperator):
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.wait_timeout = wait_timeout
+
+    @property
+    def mode(self) -> str:
+        return "draft" if self.draft else "direct"
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Finish what an earlier try of this task instance started, or start a new publish; then wait for TikTok."""
+        hook = self.hook()
+        self.preflight_static(hook)
+        client = hook.get_client()
+        journal = PublishJournal.from_context(context, self.log)
+        if journal.load().get("phase") and not self.resume_previous(context, client, journal):
+            return self.wait_or_finish(context, client, journal.load()["publish_id"])
+        return self.wait_or_finish(context, client, self.start(context, hook, client, journal))
+
+    def preflight_static(self, hook: TikTokHook) -> None:
+        """Checks that need no API call, so a bad caption or URL fails in a second, before any quota is spent."""
+        raise NotImplementedError
+
+    def start(self, context: Context, hook: TikTokHook, client: TikTokClient, journal: PublishJournal) -> str:
+        """Creator info, preflight and init (and the upload, for files); returns the new publish_id."""
+        raise NotImplementedError
 
     # -- waiting --
 
@@ -551,10 +585,6 @@ class _VideoOperator(_PublishingOperator):
     def source_kind(self) -> str:
         return "FILE_UPLOAD" if self.video is not None else "PULL_FROM_URL"
 
-    @property
-    def mode(self) -> str:
-        return "draft" if self.draft else "direct"
-
     def post_info(self) -> Any:
         from airflow_provider_tiktok.api.models import VideoPostInfo
 
@@ -573,9 +603,8 @@ class _VideoOperator(_PublishingOperator):
     def preflight_static(self, hook: TikTokHook) -> None:
         """Checks that need no API call: a bad caption or URL fails in a second, before any quota is spent."""
         from airflow_provider_tiktok.api import rules
-        from airflow_provider_tiktok.api.errors import TikTokValidationError
 
-        try:
+        with _preflight_checks():
             rules.validate_video_post(
                 self.post_info(),
                 None,
@@ -586,17 +615,14 @@ class _VideoOperator(_PublishingOperator):
             )
             if self.video_url:
                 _check_prefixes([("video_url", self.video_url)], self.verified_url_prefixes)
-        except TikTokValidationError as exc:
-            raise AirflowFailException(f"Preflight check failed ({exc.field}): {exc}") from exc
 
     def preflight(self, hook: TikTokHook, creator: CreatorInfo) -> tuple[VideoFile | None, Any]:
         """Checks against the creator's settings and the media itself; returns the inspected file and chunk plan."""
         from airflow_provider_tiktok.api import rules
         from airflow_provider_tiktok.api.chunks import plan_chunks
-        from airflow_provider_tiktok.api.errors import TikTokValidationError
         from airflow_provider_tiktok.operators._source import inspect_video
 
-        try:
+        with _preflight_checks():
             video_file = inspect_video(self.video) if self.video is not None else None
             rules.validate_video_post(
                 self.post_info(),
@@ -609,8 +635,6 @@ class _VideoOperator(_PublishingOperator):
                 unaudited=self.unaudited,
             )
             plan = plan_chunks(video_file.size, self.chunk_size) if video_file else None
-        except TikTokValidationError as exc:
-            raise AirflowFailException(f"Preflight check failed ({exc.field}): {exc}") from exc
         if video_file is not None:
             duration = f", {video_file.duration_s:.1f} s" if video_file.duration_s is not None else ""
             self.log.info(
@@ -694,15 +718,9 @@ class TikTokPublishVideoOperator(_VideoOperator):
     :param api_max_attempts: attempts per API call inside one try (the client's own retries; default 5).
     """
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def start(self, context: Context, hook: TikTokHook, client: TikTokClient, journal: PublishJournal) -> str:
         from airflow_provider_tiktok.api.errors import TikTokUploadExpiredError
 
-        hook = self.hook()
-        self.preflight_static(hook)
-        client = hook.get_client()
-        journal = PublishJournal.from_context(context, self.log)
-        if journal.load().get("phase") and not self.resume_previous(context, client, journal):
-            return self.wait_or_finish(context, client, journal.load()["publish_id"])
         publish_id = self.init(context, hook, client, journal)
         if self.source_kind == "FILE_UPLOAD":
             record = journal.load()
@@ -717,7 +735,7 @@ class TikTokPublishVideoOperator(_VideoOperator):
             except TikTokUploadExpiredError as exc:
                 raise AirflowException(f"The fresh upload URL of publish {publish_id} was refused: {exc}") from exc
             self.upload_done(journal, publish_id)
-        return self.wait_or_finish(context, client, publish_id)
+        return publish_id
 
     def video_file_for(self, record: Mapping[str, Any]) -> VideoFile:
         from airflow_provider_tiktok.api.errors import TikTokValidationError
@@ -1006,10 +1024,6 @@ class TikTokPhotoPostOperator(_PublishingOperator):
         self.unaudited = unaudited
         self.verified_url_prefixes = list(verified_url_prefixes) if verified_url_prefixes else None
 
-    @property
-    def mode(self) -> str:
-        return "draft" if self.draft else "direct"
-
     def post_parts(self) -> tuple[Any, Any]:
         from airflow_provider_tiktok.api.models import PhotoPostInfo, PhotoSource
 
@@ -1027,10 +1041,9 @@ class TikTokPhotoPostOperator(_PublishingOperator):
 
     def validate(self, hook: TikTokHook, creator: CreatorInfo | None) -> None:
         from airflow_provider_tiktok.api import rules
-        from airflow_provider_tiktok.api.errors import TikTokValidationError
 
         info, source = self.post_parts()
-        try:
+        with _preflight_checks():
             rules.validate_photo_post(
                 info,
                 source,
@@ -1042,16 +1055,11 @@ class TikTokPhotoPostOperator(_PublishingOperator):
             _check_prefixes(
                 [(f"photo_images[{i}]", u) for i, u in enumerate(source.photo_images)], self.verified_url_prefixes
             )
-        except TikTokValidationError as exc:
-            raise AirflowFailException(f"Preflight check failed ({exc.field}): {exc}") from exc
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        hook = self.hook()
+    def preflight_static(self, hook: TikTokHook) -> None:
         self.validate(hook, None)
-        client = hook.get_client()
-        journal = PublishJournal.from_context(context, self.log)
-        if journal.load().get("phase") and not self.resume_previous(context, client, journal):
-            return self.wait_or_finish(context, client, journal.load()["publish_id"])
+
+    def start(self, context: Context, hook: TikTokHook, client: TikTokClient, journal: PublishJournal) -> str:
         creator = self.creator_info(client, context)
         self.validate(hook, creator)
         self.log.info(
@@ -1068,4 +1076,4 @@ class TikTokPhotoPostOperator(_PublishingOperator):
         )
         self.log.info("Initialised %s photo publish %s", self.mode, result.publish_id)
         journal.update(phase="initialised", publish_id=result.publish_id, mode=self.mode)
-        return self.wait_or_finish(context, client, str(result.publish_id))
+        return str(result.publish_id)
