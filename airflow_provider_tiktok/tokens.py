@@ -340,6 +340,29 @@ class TokenManager:
                 return tokens
         return None
 
+    @staticmethod
+    def _claim(candidate: TokenSet | None, tried: set[str]) -> str:
+        """The refresh token to send next, remembered in ``tried``; having none means the account must be re-linked."""
+        if candidate is None or not candidate.refresh_token:
+            raise _relink_error("No TikTok refresh token available")
+        tried.add(candidate.refresh_token)
+        return candidate.refresh_token
+
+    def _after_rejection(
+        self, latest: TokenSet | None, tried: set[str], force_refresh: bool, exc: TikTokOAuthError
+    ) -> tuple[TokenSet, bool]:
+        """After invalid_grant and a look at the store: (usable newer tokens, True) or (tokens to refresh, False)."""
+        if latest is not None and self._usable(latest, force_refresh):
+            return latest, True
+        candidate = self._next_candidate(latest, tried)
+        if candidate is None:
+            raise _relink_error("TikTok rejected the refresh token and no newer token exists", exc) from None
+        return candidate, False
+
+    def _is_newer(self, latest: TokenSet | None, tried: set[str], force_refresh: bool) -> bool:
+        """Has a racing worker saved a chain we have not tried (or a token we can use) while we waited?"""
+        return latest is not None and (latest.refresh_token not in tried or self._usable(latest, force_refresh))
+
     def _poll_delays(self) -> Iterator[float]:
         delay, waited = 0.05, 0.0
         while waited < self._lost_race_wait:
@@ -359,6 +382,12 @@ class TokenManager:
         if not force_refresh and self._cached is not None and self._usable(self._cached, False):
             return self._cached.access_token
         return None
+
+    def _unsaved_rotation_error(self) -> RuntimeError:
+        return RuntimeError(
+            f"TikTok rotated the refresh token but saving it to {self.store!r} failed; "
+            "the old refresh token no longer works, so the account may need to be re-linked"
+        )
 
     # -- sync path --
 
@@ -382,22 +411,18 @@ class TokenManager:
     def _refresh(self, candidate: TokenSet | None, force_refresh: bool) -> TokenSet:
         tried: set[str] = set()
         while True:
-            if candidate is None or not candidate.refresh_token:
-                raise _relink_error("No TikTok refresh token available")
-            tried.add(candidate.refresh_token)
+            refresh_token = self._claim(candidate, tried)
             issued_at = self._clock()
             try:
-                response = self._oauth.refresh(candidate.refresh_token)
+                response = self._oauth.refresh(refresh_token)
             except TikTokOAuthError as exc:
                 if exc.code != "invalid_grant":
                     raise
                 log.info("Refresh token rejected (invalid_grant); checking the store for a newer token chain")
                 latest = self._wait_for_newer(tried, force_refresh)
-                if latest is not None and self._usable(latest, force_refresh):
-                    return latest
-                candidate = self._next_candidate(latest, tried)
-                if candidate is None:
-                    raise _relink_error("TikTok rejected the refresh token and no newer token exists", exc) from None
+                candidate, usable = self._after_rejection(latest, tried, force_refresh, exc)
+                if usable:
+                    return candidate
                 continue
             return self._persist(TokenSet.from_response(response, issued_at, previous=candidate))
 
@@ -406,7 +431,7 @@ class TokenManager:
         rotated the chain and is about to save it)."""
         latest = self._load()
         for delay in self._poll_delays():
-            if latest is not None and (latest.refresh_token not in tried or self._usable(latest, force_refresh)):
+            if self._is_newer(latest, tried, force_refresh):
                 return latest
             self._sleep(delay)
             latest = self._load()
@@ -429,10 +454,7 @@ class TokenManager:
                 log.exception("Saving rotated TikTok tokens to %r failed (attempt %d of 3)", self.store, attempt)
                 if attempt < 3:
                     self._sleep(0.5 * attempt)
-        raise RuntimeError(
-            f"TikTok rotated the refresh token but saving it to {self.store!r} failed; "
-            "the old refresh token no longer works, so the account may need to be re-linked"
-        )
+        raise self._unsaved_rotation_error()
 
     # -- async path (triggers, async operators): same algorithm, store calls off the event loop --
 
@@ -463,29 +485,25 @@ class TokenManager:
     async def _arefresh(self, candidate: TokenSet | None, force_refresh: bool) -> TokenSet:
         tried: set[str] = set()
         while True:
-            if candidate is None or not candidate.refresh_token:
-                raise _relink_error("No TikTok refresh token available")
-            tried.add(candidate.refresh_token)
+            refresh_token = self._claim(candidate, tried)
             issued_at = self._clock()
             try:
-                response = await self._aoauth().refresh(candidate.refresh_token)
+                response = await self._aoauth().refresh(refresh_token)
             except TikTokOAuthError as exc:
                 if exc.code != "invalid_grant":
                     raise
                 log.info("Refresh token rejected (invalid_grant); checking the store for a newer token chain")
                 latest = await self._await_newer(tried, force_refresh)
-                if latest is not None and self._usable(latest, force_refresh):
-                    return latest
-                candidate = self._next_candidate(latest, tried)
-                if candidate is None:
-                    raise _relink_error("TikTok rejected the refresh token and no newer token exists", exc) from None
+                candidate, usable = self._after_rejection(latest, tried, force_refresh, exc)
+                if usable:
+                    return candidate
                 continue
             return await self._apersist(TokenSet.from_response(response, issued_at, previous=candidate))
 
     async def _await_newer(self, tried: set[str], force_refresh: bool) -> TokenSet | None:
         latest = await self._aload()
         for delay in self._poll_delays():
-            if latest is not None and (latest.refresh_token not in tried or self._usable(latest, force_refresh)):
+            if self._is_newer(latest, tried, force_refresh):
                 return latest
             await self._async_sleep(delay)
             latest = await self._aload()
@@ -504,7 +522,4 @@ class TokenManager:
                 log.exception("Saving rotated TikTok tokens to %r failed (attempt %d of 3)", self.store, attempt)
                 if attempt < 3:
                     await self._async_sleep(0.5 * attempt)
-        raise RuntimeError(
-            f"TikTok rotated the refresh token but saving it to {self.store!r} failed; "
-            "the old refresh token no longer works, so the account may need to be re-linked"
-        )
+        raise self._unsaved_rotation_error()
