@@ -13,20 +13,12 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow.sdk import DAG, BaseOperator
 
 from airflow_provider_tiktok.testing.media import make_mp4
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 STATUS_PATH = "/v2/post/publish/status/fetch/"
 INIT_PATHS = ("/v2/post/publish/video/init/", "/v2/post/publish/inbox/video/init/", "/v2/post/publish/content/init/")
-
-
-def one_task_dag(dag_id: str, operator: type[BaseOperator], **kwargs: Any) -> DAG:
-    """A DAG holding the single task ``operator(**kwargs)``: what most operator tests run through ``dag.test()``."""
-    with DAG(dag_id, schedule=None, start_date=START) as dag:
-        operator(**kwargs)
-    return dag
 
 
 def sha256_of(path: Path) -> str:

@@ -14,34 +14,27 @@ from airflow.sdk import DAG
 from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
 from airflow_provider_tiktok.testing.media import make_mp4
 from tests.dag_runner import clear_and_rerun, run_dag
-from tests.operators.conftest import (
-    INIT_PATHS,
-    STATUS_PATH,
-    completed_posts,
-    one_task_dag,
-    requests_to,
-    sha256_of,
-)
+from tests.operators.conftest import INIT_PATHS, START, STATUS_PATH, completed_posts, requests_to, sha256_of
 
 UPLOAD = "/upload/video/"
 VIDEO_INIT = "/v2/post/publish/video/init/"
 
 
 def _dag(dag_id: str, video, *, retries: int = 1, **kwargs) -> DAG:
-    return one_task_dag(
-        dag_id,
-        TikTokPublishVideoOperator,
-        task_id="publish",
-        video=str(video),
-        title="Exactly once",
-        privacy_level="SELF_ONLY",
-        chunk_size=5_242_880,
-        poll_interval=0.01,
-        api_max_attempts=1,  # no client-side retries: every injected fault reaches Airflow
-        retries=retries,
-        retry_delay=timedelta(0),
-        **kwargs,
-    )
+    with DAG(dag_id, schedule=None, start_date=START) as dag:
+        TikTokPublishVideoOperator(
+            task_id="publish",
+            video=str(video),
+            title="Exactly once",
+            privacy_level="SELF_ONLY",
+            chunk_size=5_242_880,
+            poll_interval=0.01,
+            api_max_attempts=1,  # no client-side retries: every injected fault reaches Airflow
+            retries=retries,
+            retry_delay=timedelta(0),
+            **kwargs,
+        )
+    return dag
 
 
 def _assert_one_post(conn, video, result) -> dict:

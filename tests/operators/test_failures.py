@@ -9,23 +9,23 @@ from airflow.sdk import DAG
 
 from airflow_provider_tiktok.operators.tiktok import TikTokCreatorInfoOperator, TikTokPublishVideoOperator
 from tests.dag_runner import run_dag
-from tests.operators.conftest import INIT_PATHS, START, completed_posts, one_task_dag, requests_to, sha256_of
+from tests.operators.conftest import INIT_PATHS, START, completed_posts, requests_to, sha256_of
 
 VIDEO_INIT = "/v2/post/publish/video/init/"
 
 
 def _publish_dag(dag_id: str, video, **kwargs) -> DAG:
-    return one_task_dag(
-        dag_id,
-        TikTokPublishVideoOperator,
-        task_id="publish",
-        video=str(video),
-        privacy_level="SELF_ONLY",
-        poll_interval=0.01,
-        retries=2,
-        retry_delay=timedelta(0),
-        **kwargs,
-    )
+    with DAG(dag_id, schedule=None, start_date=START) as dag:
+        TikTokPublishVideoOperator(
+            task_id="publish",
+            video=str(video),
+            privacy_level="SELF_ONLY",
+            poll_interval=0.01,
+            retries=2,
+            retry_delay=timedelta(0),
+            **kwargs,
+        )
+    return dag
 
 
 @pytest.mark.parametrize("fail_reason", ["spam_risk_text"])  # every fail_reason class: tests/triggers

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from airflow.sdk import DAG
+
 from airflow_provider_tiktok.operators.tiktok import TikTokPhotoPostOperator
 from airflow_provider_tiktok.testing.media import make_jpeg, make_webp
 from tests.dag_runner import run_dag
-from tests.operators.conftest import completed_posts, one_task_dag, requests_to
+from tests.operators.conftest import START, completed_posts, requests_to
 
 CONTENT_INIT = "/v2/post/publish/content/init/"
 
@@ -22,18 +24,17 @@ def _photos(media_server) -> list[str]:
 def test_direct_photo_post(tiktok_conn, media_server):
     tiktok_conn.control.settings(processing_seconds=0)
     urls = _photos(media_server)
-    dag = one_task_dag(
-        "photo_direct",
-        TikTokPhotoPostOperator,
-        task_id="photos",
-        photo_images=urls,
-        photo_cover_index=1,
-        title="Carousel",
-        description="Two photos #fyp",
-        privacy_level="PUBLIC_TO_EVERYONE",
-        auto_add_music=True,
-        poll_interval=0.01,
-    )
+    with DAG("photo_direct", schedule=None, start_date=START) as dag:
+        TikTokPhotoPostOperator(
+            task_id="photos",
+            photo_images=urls,
+            photo_cover_index=1,
+            title="Carousel",
+            description="Two photos #fyp",
+            privacy_level="PUBLIC_TO_EVERYONE",
+            auto_add_music=True,
+            poll_interval=0.01,
+        )
     result = run_dag(dag)
     assert result.states == {"photos": "success"}
     out = result.xcom("photos")
@@ -46,14 +47,8 @@ def test_direct_photo_post(tiktok_conn, media_server):
 
 def test_photo_draft(tiktok_conn, media_server):
     tiktok_conn.control.settings(processing_seconds=0)
-    dag = one_task_dag(
-        "photo_draft",
-        TikTokPhotoPostOperator,
-        task_id="photos",
-        photo_images=_photos(media_server),
-        draft=True,
-        poll_interval=0.01,
-    )
+    with DAG("photo_draft", schedule=None, start_date=START) as dag:
+        TikTokPhotoPostOperator(task_id="photos", photo_images=_photos(media_server), draft=True, poll_interval=0.01)
     result = run_dag(dag)
     assert result.states == {"photos": "success"}
     assert result.xcom("photos")["status"] == "SEND_TO_USER_INBOX"
@@ -62,16 +57,15 @@ def test_photo_draft(tiktok_conn, media_server):
 def test_lost_pull_init_is_not_repeated_blindly(tiktok_conn, media_server, capsys):
     """TikTok may be pulling the photos already; without a publish_id nothing can be checked, so stop and say so."""
     tiktok_conn.control.inject_fault(CONTENT_INIT, action="reset")
-    dag = one_task_dag(
-        "photo_lost_init",
-        TikTokPhotoPostOperator,
-        task_id="photos",
-        photo_images=_photos(media_server),
-        privacy_level="SELF_ONLY",
-        api_max_attempts=1,
-        retries=2,
-        retry_delay=timedelta(0),
-    )
+    with DAG("photo_lost_init", schedule=None, start_date=START) as dag:
+        TikTokPhotoPostOperator(
+            task_id="photos",
+            photo_images=_photos(media_server),
+            privacy_level="SELF_ONLY",
+            api_max_attempts=1,
+            retries=2,
+            retry_delay=timedelta(0),
+        )
     result = run_dag(dag)
     assert result.states == {"photos": "failed"}
     assert result.ti("photos").try_number == 2  # the ambiguous failure is retried once, which then stops

@@ -15,7 +15,6 @@ from tests.operators.conftest import (
     advance_clock,
     completed_posts,
     creator_posts_drafts,
-    one_task_dag,
     requests_to,
     sha256_of,
 )
@@ -23,18 +22,17 @@ from tests.operators.conftest import (
 
 def test_publish_file_upload_direct(tiktok_conn, video, capsys):
     tiktok_conn.control.settings(processing_seconds=0)
-    dag = one_task_dag(
-        "publish_file_upload",
-        TikTokPublishVideoOperator,
-        task_id="publish",
-        video=str(video),
-        title="Behind the scenes #fyp",
-        privacy_level="PUBLIC_TO_EVERYONE",
-        chunk_size=5_242_880,
-        poll_interval=0.05,
-        retries=0,
-        retry_delay=timedelta(0),
-    )
+    with DAG("publish_file_upload", schedule=None, start_date=START) as dag:
+        TikTokPublishVideoOperator(
+            task_id="publish",
+            video=str(video),
+            title="Behind the scenes #fyp",
+            privacy_level="PUBLIC_TO_EVERYONE",
+            chunk_size=5_242_880,
+            poll_interval=0.05,
+            retries=0,
+            retry_delay=timedelta(0),
+        )
     result = run_dag(dag)
     assert result.states == {"publish": "success"}, result
     out = result.xcom("publish")
@@ -55,16 +53,15 @@ def test_defers_until_processing_finishes_then_links_and_emits_asset(tiktok_conn
 
     clip = Asset("tiktok://clips/daily")
     tiktok_conn.control.settings(processing_seconds=3600)
-    dag = one_task_dag(
-        "publish_deferred",
-        TikTokPublishVideoOperator,
-        task_id="publish",
-        video=f"file://{video}",  # an ObjectStoragePath URL, opened through fsspec
-        title="Deferred",
-        privacy_level="PUBLIC_TO_EVERYONE",
-        poll_interval=0.01,
-        outlets=[clip],
-    )
+    with DAG("publish_deferred", schedule=None, start_date=START) as dag:
+        TikTokPublishVideoOperator(
+            task_id="publish",
+            video=f"file://{video}",  # an ObjectStoragePath URL, opened through fsspec
+            title="Deferred",
+            privacy_level="PUBLIC_TO_EVERYONE",
+            poll_interval=0.01,
+            outlets=[clip],
+        )
     # The worker's own status check sees PROCESSING_UPLOAD, so the task defers; the clock moves once the trigger
     # polls (the second status request), and the trigger's next poll finds PUBLISH_COMPLETE.
     with PollDriver(tiktok_conn, advance_clock(3601), every=2):
@@ -98,15 +95,14 @@ def test_pull_from_url(tiktok_conn, media_server, small_video):
     prefix, root = media_server
     (root / "clip.mp4").write_bytes(small_video.read_bytes())
     tiktok_conn.control.settings(processing_seconds=0)
-    dag = one_task_dag(
-        "publish_pull",
-        TikTokPublishVideoOperator,
-        task_id="publish",
-        video_url=prefix + "clip.mp4",
-        privacy_level="SELF_ONLY",
-        verified_url_prefixes=[prefix],
-        poll_interval=0.01,
-    )
+    with DAG("publish_pull", schedule=None, start_date=START) as dag:
+        TikTokPublishVideoOperator(
+            task_id="publish",
+            video_url=prefix + "clip.mp4",
+            privacy_level="SELF_ONLY",
+            verified_url_prefixes=[prefix],
+            poll_interval=0.01,
+        )
     result = run_dag(dag)  # the emulator downloads from the media server while the trigger polls
     assert result.states == {"publish": "success"}
     out = result.xcom("publish")
@@ -119,14 +115,13 @@ def test_pull_from_url(tiktok_conn, media_server, small_video):
 
 def test_unverified_url_fails_before_init(tiktok_conn, media_server):
     prefix, _ = media_server
-    dag = one_task_dag(
-        "publish_pull_unverified",
-        TikTokPublishVideoOperator,
-        task_id="publish",
-        video_url="https://elsewhere.example.com/clip.mp4",
-        privacy_level="SELF_ONLY",
-        verified_url_prefixes=[prefix],
-    )
+    with DAG("publish_pull_unverified", schedule=None, start_date=START) as dag:
+        TikTokPublishVideoOperator(
+            task_id="publish",
+            video_url="https://elsewhere.example.com/clip.mp4",
+            privacy_level="SELF_ONLY",
+            verified_url_prefixes=[prefix],
+        )
     result = run_dag(dag)
     assert result.states == {"publish": "failed"}
     assert tiktok_conn.control.requests() == []
@@ -134,14 +129,8 @@ def test_unverified_url_fails_before_init(tiktok_conn, media_server):
 
 def test_draft_ends_in_the_inbox(tiktok_conn, small_video):
     tiktok_conn.control.settings(processing_seconds=0)
-    dag = one_task_dag(
-        "publish_draft",
-        TikTokPublishVideoOperator,
-        task_id="publish",
-        video=str(small_video),
-        title="Draft",
-        draft=True,
-    )
+    with DAG("publish_draft", schedule=None, start_date=START) as dag:
+        TikTokPublishVideoOperator(task_id="publish", video=str(small_video), title="Draft", draft=True)
     result = run_dag(dag)
     assert result.states == {"publish": "success"}
     out = result.xcom("publish")
@@ -153,15 +142,10 @@ def test_draft_ends_in_the_inbox(tiktok_conn, small_video):
 
 def test_draft_can_wait_for_the_creator_to_post(tiktok_conn, small_video):
     tiktok_conn.control.settings(processing_seconds=0)
-    dag = one_task_dag(
-        "publish_draft_wait",
-        TikTokPublishVideoOperator,
-        task_id="publish",
-        video=str(small_video),
-        draft=True,
-        wait_for_creator_post=True,
-        poll_interval=0.01,
-    )
+    with DAG("publish_draft_wait", schedule=None, start_date=START) as dag:
+        TikTokPublishVideoOperator(
+            task_id="publish", video=str(small_video), draft=True, wait_for_creator_post=True, poll_interval=0.01
+        )
     with PollDriver(tiktok_conn, creator_posts_drafts, every=2):
         result = run_dag(dag)
     assert result.states == {"publish": "success"}
