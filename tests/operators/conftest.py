@@ -33,6 +33,14 @@ def completed_posts(control: Any) -> list[dict[str, Any]]:
     return [p for p in control.posts() if p["status"] == "PUBLISH_COMPLETE"]
 
 
+def assert_one_post(conn: Any, video: Path, result: Any) -> dict[str, Any]:
+    """TikTok holds exactly one finished post, of this file's bytes, and the ``publish`` task returned its id."""
+    (post,) = completed_posts(conn.control)
+    assert post["sha256"] == sha256_of(video)
+    assert result.xcom("publish")["publish_id"] == post["publish_id"]
+    return post
+
+
 def publish_small_video(conn: Any, *, fail_reason: str | None = None, draft: bool = False) -> str:
     """Init and upload a small video through the real client, outside Airflow; returns the publish_id."""
     from airflow_provider_tiktok.api.chunks import plan_chunks

@@ -14,7 +14,14 @@ from airflow.sdk import DAG
 from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
 from airflow_provider_tiktok.testing.media import make_mp4
 from tests.dag_runner import clear_and_rerun, run_dag
-from tests.operators.conftest import INIT_PATHS, START, STATUS_PATH, completed_posts, requests_to, sha256_of
+from tests.operators.conftest import (
+    INIT_PATHS,
+    START,
+    STATUS_PATH,
+    assert_one_post,
+    completed_posts,
+    requests_to,
+)
 
 UPLOAD = "/upload/video/"
 VIDEO_INIT = "/v2/post/publish/video/init/"
@@ -37,20 +44,13 @@ def _dag(dag_id: str, video, *, retries: int = 1, **kwargs) -> DAG:
     return dag
 
 
-def _assert_one_post(conn, video, result) -> dict:
-    (post,) = completed_posts(conn.control)
-    assert post["sha256"] == sha256_of(video)
-    assert result.xcom("publish")["publish_id"] == post["publish_id"]
-    return post
-
-
 def test_fails_after_init_before_any_byte(tiktok_conn, video, capsys):
     tiktok_conn.control.settings(processing_seconds=0)
     tiktok_conn.control.inject_fault(UPLOAD, nth=1, status=500)
     result = run_dag(_dag("eo_after_init", video))
     assert result.states == {"publish": "success"}
     assert result.ti("publish").try_number == 2
-    _assert_one_post(tiktok_conn, video, result)
+    assert_one_post(tiktok_conn, video, result)
     assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 1
     assert "Resume: TikTok has 0 of 11,000,000 bytes" in capsys.readouterr().out
 
@@ -61,7 +61,7 @@ def test_connection_reset_mid_upload_resumes_from_server_progress(tiktok_conn, v
     result = run_dag(_dag("eo_mid_upload", video))
     assert result.states == {"publish": "success"}
     assert result.ti("publish").try_number == 2
-    _assert_one_post(tiktok_conn, video, result)
+    assert_one_post(tiktok_conn, video, result)
     assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 1
     assert len(requests_to(tiktok_conn.control, UPLOAD)) == 3  # chunk 1, chunk 2 (reset), chunk 2 again
     assert "Resume: TikTok has 5,242,880 of 11,000,000 bytes" in capsys.readouterr().out
@@ -73,7 +73,7 @@ def test_fails_after_upload_before_polling(tiktok_conn, video, capsys):
     result = run_dag(_dag("eo_before_poll", video))
     assert result.states == {"publish": "success"}
     assert result.ti("publish").try_number == 2
-    _assert_one_post(tiktok_conn, video, result)
+    assert_one_post(tiktok_conn, video, result)
     assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 1
     assert len(requests_to(tiktok_conn.control, UPLOAD)) == 2  # nothing re-sent
     assert "already reached PUBLISH_COMPLETE; not posting again" in capsys.readouterr().out
@@ -91,7 +91,7 @@ def test_fails_during_polling(tiktok_conn, video):
     result = run_dag(dag)
     assert result.states == {"publish": "success"}
     assert result.ti("publish").try_number == 2
-    _assert_one_post(tiktok_conn, video, result)
+    assert_one_post(tiktok_conn, video, result)
     assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 1
 
 
@@ -105,7 +105,7 @@ def test_expired_upload_url_starts_over_and_the_old_publish_never_completes(tikt
     tiktok_conn.advance_clock(3700)  # upload URLs live one hour
     second = clear_and_rerun(dag, first, ["publish"])
     assert second.states == {"publish": "success"}
-    post = _assert_one_post(tiktok_conn, video, second)
+    post = assert_one_post(tiktok_conn, video, second)
     assert post["publish_id"] != old_id
     assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 2
     assert second.ti("publish").task_state["tiktok_publish"]["superseded"] == [old_id]
@@ -121,7 +121,7 @@ def test_changed_video_is_not_resumed_into_the_old_upload(tiktok_conn, video, ca
     make_mp4(video, duration_s=5.0, size=11_000_000, seed=99)  # same name and size, different bytes
     second = clear_and_rerun(dag, first, ["publish"])
     assert second.states == {"publish": "success"}
-    _assert_one_post(tiktok_conn, video, second)
+    assert_one_post(tiktok_conn, video, second)
     assert "the video changed since publish" in capsys.readouterr().out
 
 
@@ -142,5 +142,5 @@ def test_file_upload_init_lost_in_transit_is_safe_to_redo(tiktok_conn, small_vid
     result = run_dag(_dag("eo_lost_init", small_video))
     assert result.states == {"publish": "success"}
     assert len(requests_to(tiktok_conn.control, VIDEO_INIT)) == 2
-    _assert_one_post(tiktok_conn, small_video, result)
+    assert_one_post(tiktok_conn, small_video, result)
     assert "That publish never got its upload URL" in capsys.readouterr().out

@@ -9,7 +9,7 @@ from airflow.sdk import DAG
 
 from airflow_provider_tiktok.operators.tiktok import TikTokCreatorInfoOperator, TikTokPublishVideoOperator
 from tests.dag_runner import run_dag
-from tests.operators.conftest import INIT_PATHS, START, completed_posts, requests_to, sha256_of
+from tests.operators.conftest import INIT_PATHS, START, assert_one_post, completed_posts, requests_to
 
 VIDEO_INIT = "/v2/post/publish/video/init/"
 
@@ -47,10 +47,8 @@ def test_internal_failure_is_retried_with_a_new_publish(tiktok_conn, small_video
     assert result.ti("publish").try_number == 2
     posts = tiktok_conn.control.posts()
     failed = [p for p in posts if p["status"] == "FAILED"]
-    (done,) = completed_posts(tiktok_conn.control)
+    assert_one_post(tiktok_conn, small_video, result)
     assert [p["fail_reason"] for p in failed] == ["internal"]
-    assert done["sha256"] == sha256_of(small_video)
-    assert result.xcom("publish")["publish_id"] == done["publish_id"]
     assert result.ti("publish").task_state["tiktok_publish"]["superseded"] == [failed[0]["publish_id"]]
     assert "FAILED (internal); it can never complete, so starting over" in capsys.readouterr().out
 

@@ -13,6 +13,7 @@ from tests.operators.conftest import (
     STATUS_PATH,
     PollDriver,
     advance_clock,
+    assert_one_post,
     completed_posts,
     creator_posts_drafts,
     requests_to,
@@ -36,10 +37,7 @@ def test_publish_file_upload_direct(tiktok_conn, video, capsys):
     result = run_dag(dag)
     assert result.states == {"publish": "success"}, result
     out = result.xcom("publish")
-    posts = completed_posts(tiktok_conn.control)
-    assert len(posts) == 1
-    assert posts[0]["sha256"] == sha256_of(video)
-    assert out["publish_id"] == posts[0]["publish_id"]
+    assert_one_post(tiktok_conn, video, result)
     assert out["status"] == "PUBLISH_COMPLETE"
     logs = capsys.readouterr().out
     assert "Posting as " in logs
