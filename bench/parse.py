@@ -1,7 +1,7 @@
 """DAG-parse benchmark: what importing our operators adds to a DAG file on top of `import airflow.sdk`.
 
 Every variant runs in a fresh interpreter (the DAG processor parses in fresh-ish processes, and a warm import
-costs nothing), interleaved run by run so machine noise hits all variants alike:
+costs nothing), interleaved run by run in a shuffled order so machine noise hits all variants alike:
 
 * baseline: `import airflow.sdk`
 * ours: `import airflow.sdk; from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator`
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import tempfile
 from collections import defaultdict
@@ -80,8 +81,11 @@ def measure(runs: int, env: dict[str, str], dag_file: Path | None, warm_up: bool
     for argv in variants.values() if warm_up else ():  # first import writes airflow.cfg and the bytecode cache
         run_child(argv, env=env)
     samples: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in variants}
+    shuffler = random.Random(0)  # reproducible order, different per run, so drift or order effects hit all alike
     for _ in range(runs):
-        for name, argv in variants.items():
+        order = list(variants.items())
+        shuffler.shuffle(order)
+        for name, argv in order:
             result = run_child(argv, env=env)
             samples[name]["wall_ms"].append(result.wall * 1000)
             samples[name]["cpu_ms"].append(result.cpu * 1000)
@@ -178,7 +182,7 @@ def run(smoke: bool = False) -> Section:
         Row("connection/variable lookups + network calls at import and parse", 0, len(events), "calls", "0", not events)
     )
     section.notes += [
-        f"median of {runs} fresh-interpreter run(s) per variant, interleaved"
+        f"median of {runs} fresh-interpreter run(s) per variant, interleaved in a shuffled order"
         + ("" if smoke else ", after one warm-up run each (which also writes the bytecode cache)"),
         "the target is judged on the in-process time of the step after `import airflow.sdk` (perf_counter inside "
         "the child); process wall and CPU times include interpreter start and all of Airflow's import, so on a "

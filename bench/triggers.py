@@ -223,6 +223,12 @@ def _section(sc: Scenario, base: dict[str, Any], ours: dict[str, Any], what_if: 
         ),
         Row("what-if, shared SSL context: CPU per 1,000 polls", per_k["http"], what_if_per_k, "s"),
         Row("what-if, shared SSL context: max event-loop lag", lag["http"], what_if["max_loop_lag_s"] * 1000, "ms"),
+        Row(
+            "what-if, shared SSL context: peak RSS",
+            peak["http"],
+            max(what_if["hwm_kib"], what_if["maxrss_kib"]) * 1024 / 1e6,
+            "MB",
+        ),
     ]
     if sc.shared:
         section.notes.append(
