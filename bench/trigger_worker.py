@@ -124,7 +124,7 @@ def share_ssl_contexts() -> None:
 
     import httpx._transports.default as transports
 
-    transports.create_ssl_context = functools.lru_cache(maxsize=8)(transports.create_ssl_context)  # type: ignore[attr-defined]
+    transports.create_ssl_context = functools.lru_cache(maxsize=8)(transports.create_ssl_context)
 
 
 def main() -> None:

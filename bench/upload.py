@@ -21,7 +21,6 @@ import shlex
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import Row, Section, ServerProcess, median, python, run_child
@@ -174,8 +173,11 @@ def _bench_size(
     samples: dict[str, list[Measurement]] = {}
     workers: list[dict[str, int]] = []
 
-    def measure(key: str, fn: Callable[[], Measurement]) -> None:
-        samples.setdefault(key, []).append(fn())
+    def add(key: str, measurement: Measurement) -> None:
+        samples.setdefault(key, []).append(measurement)
+
+    def sink_url() -> str:
+        return f"{sink.base_url}/upload/{uuid.uuid4().hex}"
 
     def emulator_url() -> str:
         _, token = emu.new_account_token()
@@ -184,19 +186,13 @@ def _bench_size(
     chunks = plan["total_chunk_count"]
     for _ in range(reps):
         if have_curl:
-            sink_url = f"{sink.base_url}/upload/{uuid.uuid4().hex}"
-            measure(
-                "curl_sink", lambda u=sink_url: run_curl(curl_split_script(u, plan, chunk_files), tmp, size, chunks)
-            )
-            pipe_url = f"{sink.base_url}/upload/{uuid.uuid4().hex}"
-            measure("pipe_sink", lambda u=pipe_url: run_curl(curl_pipe_script(u, plan, source), tmp, size, chunks))
-            measure(
-                "curl_emu", lambda: run_curl(curl_split_script(emulator_url(), plan, chunk_files), tmp, size, chunks)
-            )
-        ours_sink, report = run_ours(f"{sink.base_url}/upload/{uuid.uuid4().hex}", source, size, chunk_size)
-        samples.setdefault("ours_sink", []).append(ours_sink)
+            add("curl_sink", run_curl(curl_split_script(sink_url(), plan, chunk_files), tmp, size, chunks))
+            add("pipe_sink", run_curl(curl_pipe_script(sink_url(), plan, source), tmp, size, chunks))
+            add("curl_emu", run_curl(curl_split_script(emulator_url(), plan, chunk_files), tmp, size, chunks))
+        ours_sink, report = run_ours(sink_url(), source, size, chunk_size)
+        add("ours_sink", ours_sink)
         workers.append(report)
-        measure("ours_emu", lambda: run_ours(emulator_url(), source, size, chunk_size)[0])
+        add("ours_emu", run_ours(emulator_url(), source, size, chunk_size)[0])
     for path in chunk_files:
         path.unlink()
     source.unlink()
