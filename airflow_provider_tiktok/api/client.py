@@ -39,6 +39,7 @@ from airflow_provider_tiktok.api.errors import (
     parse_retry_after,
     redact,
 )
+from airflow_provider_tiktok.api.http import async_client, sync_client
 from airflow_provider_tiktok.api.models import (
     CreatorInfo,
     FileUploadSource,
@@ -253,7 +254,7 @@ class TikTokClient(_BaseClient):
         super().__init__(base_url, retry)
         self._tokens = tokens
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.Client(timeout=_DEFAULT_TIMEOUT)
+        self._http = http if http is not None else sync_client(_DEFAULT_TIMEOUT)
 
     def close(self) -> None:
         if self._owns_http:
@@ -374,7 +375,7 @@ class AsyncTikTokClient(_BaseClient):
         super().__init__(base_url, retry)
         self._tokens = tokens
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient(timeout=_DEFAULT_TIMEOUT)
+        self._http = http if http is not None else async_client(_DEFAULT_TIMEOUT)
 
     async def aclose(self) -> None:
         if self._owns_http:

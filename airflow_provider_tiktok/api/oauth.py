@@ -22,6 +22,7 @@ from typing import TypeVar
 import httpx
 
 from airflow_provider_tiktok.api.errors import ErrorKind, TikTokError, TikTokOAuthError, error_from_response
+from airflow_provider_tiktok.api.http import async_client, sync_client
 from airflow_provider_tiktok.api.models import TokenResponse
 
 log = logging.getLogger(__name__)
@@ -250,7 +251,7 @@ class TikTokOAuthClient(_OAuthBase):
         url = self.base_url + path
         if self._http is not None:
             return self._http.post(url, data=form, headers=FORM_HEADERS, timeout=self.timeout)
-        with httpx.Client(timeout=self.timeout) as http:
+        with sync_client(self.timeout) as http:
             return http.post(url, data=form, headers=FORM_HEADERS)
 
 
@@ -317,7 +318,7 @@ class AsyncTikTokOAuthClient(_OAuthBase):
         url = self.base_url + path
         if self._http is not None:
             return await self._http.post(url, data=form, headers=FORM_HEADERS, timeout=self.timeout)
-        async with httpx.AsyncClient(timeout=self.timeout) as http:
+        async with async_client(self.timeout) as http:
             return await http.post(url, data=form, headers=FORM_HEADERS)
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 import httpx
 
 from airflow_provider_tiktok.api.errors import TikTokError, TikTokOAuthError
+from airflow_provider_tiktok.api.http import sync_client
 from airflow_provider_tiktok.api.oauth import DEFAULT_BASE_URL, TikTokOAuthClient
 from airflow_provider_tiktok.link import authorize, qr, store
 from airflow_provider_tiktok.tokens import TokenSet
@@ -214,7 +215,7 @@ def cmd_link(args: argparse.Namespace, term: Terminal) -> int:
         # Checked before the user goes through consent: an authorization code cannot be parked.
         raise LinkAborted(f"connection {args.conn_id!r} already exists; pass --overwrite to replace it")
     client_key, client_secret = _credentials(args, term)
-    with httpx.Client(timeout=30.0) as http:
+    with sync_client(30.0) as http:
         oauth = TikTokOAuthClient(client_key, client_secret, base_url=args.api_base_url, http=http)
         grant = _FLOWS[args.mode](args, term, client_key, client_secret, scopes, http)
         issued_at = time.time()  # before the request: errs on the early side for expiry
