@@ -33,26 +33,38 @@ log = logging.getLogger(__name__)
 RELINK_HINT = "run `airflow-tiktok link` and update the connection (or its token Variable)"
 
 
-def _mask(*values: str | None) -> None:
-    """Register secrets with Airflow's log masker; a no-op when Airflow is absent (e.g. the bare API client)."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - airflow is a hard dependency of the provider
-        return
-    for value in values:
-        if value:
+# Values this process has already registered, per masker instance (a reset masker starts empty again). Every
+# trigger and hook re-reads the same tokens; registering a known value again costs a masker call and, inside a task
+# runner or triggerer, a message to the supervisor, for nothing.
+_REGISTERED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _registered() -> set[str]:
+    from airflow.sdk._shared.secrets_masker import _secrets_masker
+
+    return _REGISTERED.setdefault(_secrets_masker(), set())
+
+
+def mask_secrets(*values: str | None) -> None:
+    """Register secrets with Airflow's log masker (in this process and the supervisor), each value once."""
+    from airflow.sdk.log import mask_secret
+
+    seen = _registered()
+    for value in dict.fromkeys(values):
+        if value and value not in seen:
             mask_secret(value)
+            seen.add(value)  # only once registered: a concurrent caller registers it again rather than not at all
 
 
-async def _amask(*values: str | None) -> None:
-    """Async twin of :func:`_mask`: inside an async task the sync comms call could deadlock the event loop."""
-    try:
-        from airflow.sdk.log import amask_secret
-    except ImportError:  # pragma: no cover
-        return
-    for value in values:
-        if value:
+async def amask_secrets(*values: str | None) -> None:
+    """Async twin of :func:`mask_secrets`: inside an async task the sync comms call could deadlock the event loop."""
+    from airflow.sdk.log import amask_secret
+
+    seen = _registered()
+    for value in dict.fromkeys(values):
+        if value and value not in seen:
             await amask_secret(value)
+            seen.add(value)
 
 
 @dataclass(frozen=True)
@@ -198,7 +210,7 @@ class VariableTokenStore:
         except (ValueError, TypeError):
             log.warning("Variable %s does not hold a TikTok token set; ignoring it", self.key)
             return None
-        _mask(tokens.access_token, tokens.refresh_token)
+        mask_secrets(tokens.access_token, tokens.refresh_token)
         return tokens
 
     def save(self, tokens: TokenSet) -> None:
@@ -305,7 +317,7 @@ class TokenManager:
         self._handed_out: str | None = None  # the access token we last returned
         self._cached: TokenSet | None = None  # saves a store round trip per API call while the token is fresh
         if seed is not None:
-            _mask(seed.access_token, seed.refresh_token)
+            mask_secrets(seed.access_token, seed.refresh_token)
 
     def __repr__(self) -> str:
         return f"TokenManager(store={self.store!r}, refresh_margin={self.refresh_margin!r})"
@@ -396,6 +408,8 @@ class TokenManager:
         if cached := self._cached_token(force_refresh):
             return cached
         with _thread_lock(self.store.lock_key):
+            if cached := self._cached_token(force_refresh):  # set by whoever held the lock before us
+                return cached
             current = self._pick(self._load())
             if self._usable(current, force_refresh):
                 assert current is not None
@@ -405,7 +419,7 @@ class TokenManager:
     def _load(self) -> TokenSet | None:
         tokens = self.store.load()
         if tokens is not None:
-            _mask(tokens.access_token, tokens.refresh_token)
+            mask_secrets(tokens.access_token, tokens.refresh_token)
         return tokens
 
     def _refresh(self, candidate: TokenSet | None, force_refresh: bool) -> TokenSet:
@@ -444,7 +458,7 @@ class TokenManager:
         )  # fmt: skip
 
     def _persist(self, tokens: TokenSet) -> TokenSet:
-        _mask(tokens.access_token, tokens.refresh_token)
+        mask_secrets(tokens.access_token, tokens.refresh_token)
         for attempt in range(1, 4):
             try:
                 self.store.save(tokens)
@@ -463,6 +477,9 @@ class TokenManager:
         if cached := self._cached_token(force_refresh):
             return cached
         async with _async_lock(self.store.lock_key):
+            # Many triggers of one connection start together and queue here: the first one's store read serves all.
+            if cached := self._cached_token(force_refresh):
+                return cached
             current = self._pick(await self._aload())
             if self._usable(current, force_refresh):
                 assert current is not None
@@ -474,7 +491,7 @@ class TokenManager:
 
         tokens = await sync_to_async(self.store.load)()
         if tokens is not None:
-            await _amask(tokens.access_token, tokens.refresh_token)
+            await amask_secrets(tokens.access_token, tokens.refresh_token)
         return tokens
 
     def _aoauth(self) -> AsyncTikTokOAuthClient:
@@ -512,7 +529,7 @@ class TokenManager:
     async def _apersist(self, tokens: TokenSet) -> TokenSet:
         from asgiref.sync import sync_to_async
 
-        await _amask(tokens.access_token, tokens.refresh_token)
+        await amask_secrets(tokens.access_token, tokens.refresh_token)
         for attempt in range(1, 4):
             try:
                 await sync_to_async(self.store.save)(tokens)

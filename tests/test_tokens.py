@@ -386,3 +386,31 @@ def test_without_a_refresh_token(short_lived):
     with pytest.raises(TikTokOAuthError):
         manager_for(conn).get_access_token()  # nothing at all
     assert token_requests(conn) == 0
+
+
+def test_each_secret_is_registered_with_the_masker_once(monkeypatch):
+    import airflow.sdk.log
+    from airflow.sdk._shared.secrets_masker import redact
+
+    from airflow_provider_tiktok.tokens import amask_secrets, mask_secrets
+
+    calls: list[str] = []
+    real = airflow.sdk.log.mask_secret
+    real_async = airflow.sdk.log.amask_secret
+
+    def counting(value, name=None):
+        calls.append(value)
+        real(value, name)
+
+    async def acounting(value, name=None):
+        calls.append(value)
+        await real_async(value, name)
+
+    monkeypatch.setattr(airflow.sdk.log, "mask_secret", counting)
+    monkeypatch.setattr(airflow.sdk.log, "amask_secret", acounting)
+    for _ in range(3):
+        mask_secrets("act.once0123456789", None, "", "rft.once0123456789", "act.once0123456789")
+        asyncio.run(amask_secrets("act.once0123456789", "rft.once0123456789"))
+    # Every trigger re-reads the same tokens: each new registration is a masker call (and a supervisor message).
+    assert calls == ["act.once0123456789", "rft.once0123456789"]
+    assert "once0123456789" not in str(redact("tokens act.once0123456789 rft.once0123456789"))
