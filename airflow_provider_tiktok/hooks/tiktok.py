@@ -19,9 +19,18 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_tiktok.api.errors import TikTokError
 from airflow_provider_tiktok.get_provider_info import DEFAULT_API_BASE_URL
-from airflow_provider_tiktok.tokens import TokenManager, TokenSet, TokenStore, VariableTokenStore
+from airflow_provider_tiktok.tokens import (
+    TokenManager,
+    TokenSet,
+    TokenStore,
+    VariableTokenStore,
+    amask_secrets,
+    mask_secrets,
+)
 
 if TYPE_CHECKING:
+    import httpx
+
     from airflow_provider_tiktok.api.client import AsyncTikTokClient, RetryPolicy, TikTokClient
     from airflow_provider_tiktok.api.oauth import AsyncTikTokOAuthClient, TikTokOAuthClient
 
@@ -169,7 +178,7 @@ class TikTokHook(BaseHook):
             settings = TikTokConnectionSettings.from_connection(
                 self.tiktok_conn_id, conn.login, conn.password, conn.extra_dejson
             )
-            self._mask(settings.secrets)
+            mask_secrets(*settings.secrets)
             self._settings = settings
         return self._settings
 
@@ -181,19 +190,9 @@ class TikTokHook(BaseHook):
             conn = await get_async_connection(self.tiktok_conn_id, hook=self)
             extra = await get_async_extra_dejson(conn)
             settings = TikTokConnectionSettings.from_connection(self.tiktok_conn_id, conn.login, conn.password, extra)
-            from airflow.sdk.log import amask_secret
-
-            for value in settings.secrets:
-                await amask_secret(value)
+            await amask_secrets(*settings.secrets)
             self._settings = settings
         return self._settings
-
-    @staticmethod
-    def _mask(values: list[str]) -> None:
-        from airflow.sdk.log import mask_secret
-
-        for value in values:
-            mask_secret(value)
 
     @property
     def allow_http_media_urls(self) -> bool:
@@ -243,12 +242,20 @@ class TikTokHook(BaseHook):
         """Airflow's conventional accessor; the same as :meth:`get_client`."""
         return self.get_client()
 
-    async def aget_client(self) -> AsyncTikTokClient:
-        """The async client for triggers; the connection is looked up asynchronously."""
+    async def aget_client(
+        self, *, http: httpx.AsyncClient | None = None, token_manager: TokenManager | None = None
+    ) -> AsyncTikTokClient:
+        """The async client for triggers; the connection is looked up asynchronously.
+
+        :param http: an httpx client to use (the caller keeps ownership); by default the client owns a new one.
+        :param token_manager: a manager shared with other callers of the same connection settings; by default the
+            hook's own.
+        """
         from airflow_provider_tiktok.api.client import AsyncTikTokClient
 
         settings = await self.aget_settings()
-        return AsyncTikTokClient(settings.api_base_url, self.token_manager(), **self._retry_kwargs())
+        tokens = token_manager if token_manager is not None else self.token_manager()
+        return AsyncTikTokClient(settings.api_base_url, tokens, http=http, **self._retry_kwargs())
 
     # -- connection test (UI "Test" button) --
 

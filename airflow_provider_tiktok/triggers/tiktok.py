@@ -15,12 +15,18 @@ process, so any number of concurrent publishes stays under TikTok's 30 status ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+if TYPE_CHECKING:
+    from airflow_provider_tiktok.hooks.tiktok import TikTokConnectionSettings, TikTokHook
+    from airflow_provider_tiktok.tokens import TokenManager
 
 # TikTok: 30 status/fetch calls per minute per user access token. Keep a little headroom for the worker's own polls.
 STATUS_CALLS_PER_MINUTE = 28
@@ -60,6 +66,33 @@ class _StatusBudget:
 
 
 STATUS_BUDGET = _StatusBudget(STATUS_CALLS_PER_MINUTE, _WINDOW_SECONDS)
+
+# Token managers shared by the running triggers of one event loop, per connection settings: [manager, users].
+_MANAGERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[TikTokConnectionSettings, list[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@contextlib.contextmanager
+def _shared_token_manager(hook: TikTokHook, settings: TikTokConnectionSettings) -> Iterator[TokenManager]:
+    """The token manager of every running trigger with these connection settings on this loop.
+
+    One manager per connection reads the token Variable once and then hands out its cached access token while it is
+    fresh, instead of one store read (a thread hop and a Variable lookup) per trigger. A changed connection has other
+    settings, so it gets a manager of its own; a rejected token still forces a fresh store read (``force_refresh``).
+    The entry goes when its last trigger ends, so a long-lived triggerer keeps no stale managers.
+    """
+    shared = _MANAGERS.setdefault(asyncio.get_running_loop(), {})
+    entry = shared.get(settings)
+    if entry is None:
+        entry = shared[settings] = [hook.token_manager(), 0]
+    entry[1] += 1
+    try:
+        yield entry[0]
+    finally:
+        entry[1] -= 1
+        if entry[1] == 0 and shared.get(settings) is entry:
+            del shared[settings]
 
 
 def _event(
@@ -168,48 +201,56 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         yield event
 
     async def _wait(self) -> TriggerEvent:
-        from airflow_provider_tiktok.api.errors import TikTokError, TikTokRateLimitError
+        from airflow_provider_tiktok.api.client import DEFAULT_TIMEOUT
+        from airflow_provider_tiktok.api.http import shared_async_client
         from airflow_provider_tiktok.hooks.tiktok import TikTokHook
 
-        client = await TikTokHook(tiktok_conn_id=self.tiktok_conn_id).aget_client()
-        try:
-            last: Any = None
-            interval = self.poll_interval
-            errors = 0
-            while True:
-                await STATUS_BUDGET.acquire(self.tiktok_conn_id)
-                try:
-                    status = await client.fetch_status(self.publish_id)
-                except TikTokRateLimitError as exc:
-                    interval = max(interval, exc.retry_after or _WINDOW_SECONDS / 2)
-                    self.log.warning("Status polling rate-limited by TikTok; next poll in %.0f s", interval)
-                except TikTokError as exc:
-                    errors += 1
-                    if not exc.retryable or errors >= _MAX_CONSECUTIVE_ERRORS:
-                        return _event(
-                            "error",
-                            self.publish_id,
-                            f"TikTok status check for publish {self.publish_id} failed: {exc}",
-                            publish_status=getattr(last, "status", None),
-                            retryable=exc.retryable,
-                        )
-                    self.log.warning("Status check failed (%s); retrying (%d/%d)", exc, errors, _MAX_CONSECUTIVE_ERRORS)
+        hook = TikTokHook(tiktok_conn_id=self.tiktok_conn_id)
+        settings = await hook.aget_settings()
+        # One keep-alive pool and one token manager per connection for all triggers on this loop, not one each.
+        async with shared_async_client(DEFAULT_TIMEOUT) as http:
+            with _shared_token_manager(hook, settings) as tokens:
+                client = await hook.aget_client(http=http, token_manager=tokens)
+                return await self._poll(client)
+
+    async def _poll(self, client: Any) -> TriggerEvent:
+        from airflow_provider_tiktok.api.errors import TikTokError, TikTokRateLimitError
+
+        last: Any = None
+        interval = self.poll_interval
+        errors = 0
+        while True:
+            await STATUS_BUDGET.acquire(self.tiktok_conn_id)
+            try:
+                status = await client.fetch_status(self.publish_id)
+            except TikTokRateLimitError as exc:
+                interval = max(interval, exc.retry_after or _WINDOW_SECONDS / 2)
+                self.log.warning("Status polling rate-limited by TikTok; next poll in %.0f s", interval)
+            except TikTokError as exc:
+                errors += 1
+                if not exc.retryable or errors >= _MAX_CONSECUTIVE_ERRORS:
+                    return _event(
+                        "error",
+                        self.publish_id,
+                        f"TikTok status check for publish {self.publish_id} failed: {exc}",
+                        publish_status=getattr(last, "status", None),
+                        retryable=exc.retryable,
+                    )
+                self.log.warning("Status check failed (%s); retrying (%d/%d)", exc, errors, _MAX_CONSECUTIVE_ERRORS)
+            else:
+                errors = 0
+                if last is None or status.status != last.status:
+                    self._log_change(last, status)
+                    interval = self.poll_interval
                 else:
-                    errors = 0
-                    if last is None or status.status != last.status:
-                        self._log_change(last, status)
-                        interval = self.poll_interval
-                    else:
-                        interval = min(interval * _BACKOFF_FACTOR, self.max_poll_interval)
-                    last = status
-                    if status.status == FAILED or status.status in self.wait_for:
-                        return final_event(self.publish_id, status)
-                remaining = self.end_time - time.time()
-                if remaining <= 0:
-                    return self._timeout_event(last)
-                await asyncio.sleep(min(interval, remaining))
-        finally:
-            await client.aclose()
+                    interval = min(interval * _BACKOFF_FACTOR, self.max_poll_interval)
+                last = status
+                if status.status == FAILED or status.status in self.wait_for:
+                    return final_event(self.publish_id, status)
+            remaining = self.end_time - time.time()
+            if remaining <= 0:
+                return self._timeout_event(last)
+            await asyncio.sleep(min(interval, remaining))
 
     def _log_change(self, previous: Any, status: Any) -> None:
         progress = ""

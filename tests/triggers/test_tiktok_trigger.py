@@ -116,3 +116,27 @@ def test_status_budget_stays_within_tiktok_limit():
     assert budget.delay("c", 103.0) == pytest.approx(57.0)  # 3 calls in the window: wait for the oldest to expire
     assert budget.delay("c", 160.5) == 0.0  # the first one left the window
     assert budget.delay("other", 103.0) == 0.0  # budgets are per connection
+
+
+async def test_concurrent_triggers_of_one_connection_read_the_token_store_once(tiktok_conn, monkeypatch):
+    from airflow_provider_tiktok.tokens import VariableTokenStore
+
+    loads = []
+    real_load = VariableTokenStore.load
+
+    def counting_load(self):
+        loads.append(self.key)
+        return real_load(self)
+
+    tiktok_conn.control.settings(processing_seconds=3600)
+    publish_ids = [publish_small_video(tiktok_conn) for _ in range(5)]
+    monkeypatch.setattr(VariableTokenStore, "load", counting_load)
+    tasks = [asyncio.ensure_future(_trigger(p).run().__anext__()) for p in publish_ids]
+    # All five are polling (none can finish while processing is held), then let processing finish.
+    while len([r for r in tiktok_conn.control.requests() if r["path"].endswith("/status/fetch/")]) < 5:
+        await asyncio.sleep(0.01)
+    tiktok_conn.control.advance_clock(3601)
+    events = await asyncio.gather(*tasks)
+    assert [e.payload["status"] for e in events] == ["success"] * 5
+    # One token manager per connection on the loop: the first trigger's store read serves the others while fresh.
+    assert loads == [loads[0]]
