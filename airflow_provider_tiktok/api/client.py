@@ -66,7 +66,7 @@ USER_INFO_PATH = "/v2/user/info/"
 JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
 UPLOAD_CONTENT_TYPES = ("video/mp4", "video/quicktime", "video/webm")
 UPLOAD_BLOCK_SIZE = 1024 * 1024
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+_DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # A chunk can be 128 MB; each socket write/read may wait for a slow link, but connecting stays quick.
 _UPLOAD_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)")
@@ -254,7 +254,7 @@ class TikTokClient(_BaseClient):
         super().__init__(base_url, retry)
         self._tokens = tokens
         self._owns_http = http is None
-        self._http = http if http is not None else sync_client(DEFAULT_TIMEOUT)
+        self._http = http if http is not None else sync_client(_DEFAULT_TIMEOUT)
 
     def close(self) -> None:
         if self._owns_http:
@@ -375,7 +375,7 @@ class AsyncTikTokClient(_BaseClient):
         super().__init__(base_url, retry)
         self._tokens = tokens
         self._owns_http = http is None
-        self._http = http if http is not None else async_client(DEFAULT_TIMEOUT)
+        self._http = http if http is not None else async_client(_DEFAULT_TIMEOUT)
 
     async def aclose(self) -> None:
         if self._owns_http:

@@ -29,8 +29,6 @@ from airflow_provider_tiktok.tokens import (
 )
 
 if TYPE_CHECKING:
-    import httpx
-
     from airflow_provider_tiktok.api.client import AsyncTikTokClient, RetryPolicy, TikTokClient
     from airflow_provider_tiktok.api.oauth import AsyncTikTokOAuthClient, TikTokOAuthClient
 
@@ -242,20 +240,17 @@ class TikTokHook(BaseHook):
         """Airflow's conventional accessor; the same as :meth:`get_client`."""
         return self.get_client()
 
-    async def aget_client(
-        self, *, http: httpx.AsyncClient | None = None, token_manager: TokenManager | None = None
-    ) -> AsyncTikTokClient:
+    async def aget_client(self, *, token_manager: TokenManager | None = None) -> AsyncTikTokClient:
         """The async client for triggers; the connection is looked up asynchronously.
 
-        :param http: an httpx client to use (the caller keeps ownership); by default the client owns a new one.
-        :param token_manager: a manager shared with other callers of the same connection settings; by default the
-            hook's own.
+        :param token_manager: a manager shared by other users of the same connection settings (the status trigger
+            shares one per event loop); by default the hook's own.
         """
         from airflow_provider_tiktok.api.client import AsyncTikTokClient
 
         settings = await self.aget_settings()
         tokens = token_manager if token_manager is not None else self.token_manager()
-        return AsyncTikTokClient(settings.api_base_url, tokens, http=http, **self._retry_kwargs())
+        return AsyncTikTokClient(settings.api_base_url, tokens, **self._retry_kwargs())
 
     # -- connection test (UI "Test" button) --
 

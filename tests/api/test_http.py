@@ -1,8 +1,7 @@
-"""The API layer's httpx clients: one SSL context per process, one shared async client per event loop."""
+"""Every httpx client of the API layer reuses one SSL context instead of re-reading the CA bundle."""
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 
 import pytest
@@ -34,26 +33,3 @@ async def test_clients_load_the_ca_bundle_once_per_process(monkeypatch: pytest.M
         TikTokClient("http://127.0.0.1:1", _NoTokens()).close()
     assert len(loads) == 1, "a new CA bundle load per client costs the triggerer tens of ms per trigger"
 
-
-async def test_concurrent_leases_on_one_loop_share_one_client_closed_by_the_last() -> None:
-    first = http.shared_async_client(10.0)
-    a = await first.__aenter__()
-    async with http.shared_async_client(10.0) as b:
-        assert b is a, "every trigger on the loop uses the same keep-alive pool"
-    assert not a.is_closed, "a lease that ends must not close the client under another user"
-    await first.__aexit__(None, None, None)
-    assert a.is_closed, "the last lease closes it: no sockets left open when the loop ends"
-    async with http.shared_async_client(10.0) as c:
-        assert c is not a and not c.is_closed
-
-
-async def test_each_event_loop_gets_its_own_client() -> None:
-    async def lease() -> object:
-        async with http.shared_async_client(10.0) as client:
-            return client
-
-    # dag.test() runs each trigger under its own asyncio.run: an httpx client must never cross loops, even while
-    # this loop's client is in use.
-    async with http.shared_async_client(10.0) as ours:
-        other = await asyncio.to_thread(asyncio.run, lease())
-        assert other is not ours
