@@ -8,8 +8,10 @@ live in an Airflow Variable (``tiktok_tokens__<conn_id>`` unless set); the conne
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -110,6 +112,58 @@ class TikTokConnectionSettings:
         return [v for v in values if v]
 
 
+# At most this many connection lookups run at once on one event loop. Airflow masks every new secret a lookup
+# reveals, and each new secret recompiles one regex over all secrets seen so far (``SecretsMasker.add_mask``): with
+# hundreds of creators' connections that is tens of milliseconds per secret, on the loop. Unbounded, the lookups of
+# a burst of triggers resume together and that work lands in one loop iteration (a measured 19 s stall for 100
+# connections); bounded, other triggers run between lookups. Small enough for that, large enough that a slow secrets
+# backend does not serialise start-up.
+LOOKUP_CONCURRENCY = 4
+
+
+class _LoopLookups:
+    """The connection lookups in flight on one event loop."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+        self.in_flight: dict[str, asyncio.Task[TikTokConnectionSettings]] = {}
+
+    async def gated(self, lookup: Callable[[], Awaitable[TikTokConnectionSettings]]) -> TikTokConnectionSettings:
+        async with self.gate:
+            return await lookup()
+
+
+_LOOKUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopLookups] = weakref.WeakKeyDictionary()
+
+
+async def _lookup_once(
+    conn_id: str, lookup: Callable[[], Awaitable[TikTokConnectionSettings]]
+) -> TikTokConnectionSettings:
+    """Run ``lookup`` for ``conn_id``, or join the one already in flight on this loop.
+
+    A triggerer starting 1,000 status triggers of one connection needs one lookup, not 1,000. Nothing is cached: a
+    caller that arrives after a lookup finished starts a new one, so a changed connection is seen as before.
+    """
+    loop = asyncio.get_running_loop()
+    shared = _LOOKUPS.get(loop)
+    if shared is None:
+        shared = _LOOKUPS[loop] = _LoopLookups()
+    pending = shared.in_flight.get(conn_id)
+    if pending is None:
+        pending = shared.in_flight[conn_id] = loop.create_task(shared.gated(lookup))
+
+        def finished(task: asyncio.Task[TikTokConnectionSettings]) -> None:
+            if not task.cancelled():
+                task.exception()  # retrieved here too: every caller may have been cancelled meanwhile
+            shared.in_flight.pop(conn_id, None)
+            if not shared.in_flight and _LOOKUPS.get(loop) is shared:
+                del _LOOKUPS[loop]  # nothing pending: drop the loop-bound semaphore with the entry
+
+        pending.add_done_callback(finished)
+    # shield: one caller cancelled (its trigger removed) must not cancel the lookup the others wait for.
+    return await asyncio.shield(pending)
+
+
 class _FixedAccessToken:
     """Token provider for ``test_connection``: hands out one token and refuses to refresh (refreshing rotates)."""
 
@@ -181,16 +235,22 @@ class TikTokHook(BaseHook):
         return self._settings
 
     async def aget_settings(self) -> TikTokConnectionSettings:
-        """:attr:`settings` without blocking the event loop (async lookup; never the sync one inside a loop)."""
-        if self._settings is None:
-            from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+        """:attr:`settings` without blocking the event loop (async lookup; never the sync one inside a loop).
 
-            conn = await get_async_connection(self.tiktok_conn_id, hook=self)
-            extra = await get_async_extra_dejson(conn)
-            settings = TikTokConnectionSettings.from_connection(self.tiktok_conn_id, conn.login, conn.password, extra)
-            await amask_secrets(*settings.secrets)
-            self._settings = settings
+        Concurrent callers on one loop share one lookup per connection (see :func:`_lookup_once`).
+        """
+        if self._settings is None:
+            self._settings = await _lookup_once(self.tiktok_conn_id, self._alookup_settings)
         return self._settings
+
+    async def _alookup_settings(self) -> TikTokConnectionSettings:
+        from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+
+        conn = await get_async_connection(self.tiktok_conn_id, hook=self)
+        extra = await get_async_extra_dejson(conn)
+        settings = TikTokConnectionSettings.from_connection(self.tiktok_conn_id, conn.login, conn.password, extra)
+        await amask_secrets(*settings.secrets)
+        return settings
 
     @property
     def allow_http_media_urls(self) -> bool:
