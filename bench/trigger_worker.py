@@ -114,19 +114,6 @@ def _outcome(payload: Any) -> str:
     return repr(payload)
 
 
-def share_ssl_contexts() -> None:
-    """What-if, never the default: every httpx client reuses one SSL context instead of building its own.
-
-    Building one loads the CA bundle (`load_verify_locations`), tens of milliseconds of CPU on the event loop, once per
-    `AsyncTikTokClient`, i.e. once per trigger. This shows what sharing it (the suggested fix) would save.
-    """
-    import functools
-
-    import httpx._transports.default as transports
-
-    transports.create_ssl_context = functools.lru_cache(maxsize=8)(transports.create_ssl_context)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kind", choices=["tiktok", "http"], required=True)
@@ -136,10 +123,7 @@ def main() -> None:
     # A file, not env vars: httpx reads proxy settings from the whole environment for every client it builds, so
     # 1,000 extra variables would inflate our cost with something a real triggerer does not have.
     parser.add_argument("--publish-ids", type=Path, help="JSON list of publish ids (tiktok kind)")
-    parser.add_argument("--what-if-shared-ssl", action="store_true", help="reuse one SSL context across clients")
     args = parser.parse_args()
-    if args.what_if_shared_ssl:
-        share_ssl_contexts()
     if args.shared:
         # One token for every trigger: lift our trigger's per-connection poll budget (TikTok's 30/min per token,
         # enforced client-side) the same way the parent lifts the emulator's rate limit.

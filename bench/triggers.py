@@ -21,7 +21,7 @@ import secrets
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +120,6 @@ class Scenario:
     shared: bool
     interval: float
     polls: int
-    what_if_shared_ssl: bool = False
 
 
 def _worker(kind: str, sc: Scenario, env: dict[str, str], publish_ids: Path | None = None) -> dict[str, Any]:
@@ -128,8 +127,6 @@ def _worker(kind: str, sc: Scenario, env: dict[str, str], publish_ids: Path | No
     argv += ["--interval", str(sc.interval)] + (["--shared"] if sc.shared else [])
     if publish_ids is not None:
         argv += ["--publish-ids", str(publish_ids)]
-    if sc.what_if_shared_ssl and kind == "tiktok":
-        argv.append("--what-if-shared-ssl")
     result = run_child(argv, env=env, timeout=3600)
     report = json.loads(result.stdout.strip().splitlines()[-1])
     report["maxrss_kib"] = result.maxrss_kib
@@ -179,12 +176,11 @@ def run(smoke: bool = False) -> list[Section]:
         for sc in scenarios:
             base = run_baseline(sc, home)
             ours = run_ours(sc, home)
-            what_if = run_ours(replace(sc, what_if_shared_ssl=True), home)
-            sections.append(_section(sc, base, ours, what_if))
+            sections.append(_section(sc, base, ours))
     return sections
 
 
-def _section(sc: Scenario, base: dict[str, Any], ours: dict[str, Any], what_if: dict[str, Any]) -> Section:
+def _section(sc: Scenario, base: dict[str, Any], ours: dict[str, Any]) -> Section:
     section = Section(
         f"Triggers: {sc.count} concurrent deferrals on one asyncio loop, {sc.name}",
         f"{sc.count} x `HttpSensorTrigger` (providers-http) polling a local endpoint",
@@ -195,7 +191,6 @@ def _section(sc: Scenario, base: dict[str, Any], ours: dict[str, Any], what_if: 
     grown = {r["kind"]: max(r["hwm_kib"] - r["rss_before_kib"], 0) * 1024 / 1e6 for r in (base, ours)}
     lag = {r["kind"]: r["max_loop_lag_s"] * 1000 for r in (base, ours)}
     done = {r["kind"]: r["events"].get("success", 0) for r in (base, ours)}
-    what_if_per_k = 1000 * what_if["cpu_s"] / max(what_if["polls"], 1)
     section.rows += [
         Row(
             "CPU per 1,000 polls", per_k["http"], per_k["tiktok"], "s", "<= baseline", per_k["tiktok"] <= per_k["http"]
@@ -221,14 +216,6 @@ def _section(sc: Scenario, base: dict[str, Any], ours: dict[str, Any], what_if: 
             f"= {sc.count}",
             done["tiktok"] == sc.count and done["http"] == sc.count,
         ),
-        Row("what-if, shared SSL context: CPU per 1,000 polls", per_k["http"], what_if_per_k, "s"),
-        Row("what-if, shared SSL context: max event-loop lag", lag["http"], what_if["max_loop_lag_s"] * 1000, "ms"),
-        Row(
-            "what-if, shared SSL context: peak RSS",
-            peak["http"],
-            max(what_if["hwm_kib"], what_if["maxrss_kib"]) * 1024 / 1e6,
-            "MB",
-        ),
     ]
     if sc.shared:
         section.notes.append(
@@ -249,9 +236,5 @@ def _section(sc: Scenario, base: dict[str, Any], ours: dict[str, Any], what_if: 
         "both workers import Airflow (sdk, models, task runner), providers-http and our provider before measuring, "
         "as a triggerer process has them loaded; CPU, RSS growth and lag run from trigger creation to the last event",
     ]
-    section.notes.append(
-        "what-if rows (not the shipped code): the same run with every httpx client reusing one SSL context "
-        "(`bench.trigger_worker.share_ssl_contexts`), to size the fix suggested in docs/benchmarks.md"
-    )
-    section.raw = {"baseline": base, "ours": ours, "what_if_shared_ssl": what_if}
+    section.raw = {"baseline": base, "ours": ours}
     return section
