@@ -300,17 +300,12 @@ class TikTokHook(BaseHook):
         """Airflow's conventional accessor; the same as :meth:`get_client`."""
         return self.get_client()
 
-    async def aget_client(self, *, token_manager: TokenManager | None = None) -> AsyncTikTokClient:
-        """The async client for triggers; the connection is looked up asynchronously.
-
-        :param token_manager: a manager shared by other users of the same connection settings (the status trigger
-            shares one per event loop); by default the hook's own.
-        """
+    async def aget_client(self) -> AsyncTikTokClient:
+        """The async client for triggers; the connection is looked up asynchronously."""
         from airflow_provider_tiktok.api.client import AsyncTikTokClient
 
         settings = await self.aget_settings()
-        tokens = token_manager if token_manager is not None else self.token_manager()
-        return AsyncTikTokClient(settings.api_base_url, tokens, **self._retry_kwargs())
+        return AsyncTikTokClient(settings.api_base_url, self.token_manager(), **self._retry_kwargs())
 
     # -- connection test (UI "Test" button) --
 
