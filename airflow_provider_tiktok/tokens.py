@@ -395,6 +395,12 @@ class TokenManager:
             return self._cached.access_token
         return None
 
+    def _replacement(self, force_refresh: bool, rejected: str | None) -> str | None:
+        """After a rejection of ``rejected``: the fresh token another caller of this manager has put in its place."""
+        if force_refresh and rejected is not None and (cached := self._cached_token(False)) and cached != rejected:
+            return cached
+        return None
+
     def _unsaved_rotation_error(self) -> RuntimeError:
         return RuntimeError(
             f"TikTok rotated the refresh token but saving it to {self.store!r} failed; "
@@ -472,13 +478,18 @@ class TokenManager:
 
     # -- async path (triggers, async operators): same algorithm, store calls off the event loop --
 
-    async def aget_access_token(self, force_refresh: bool = False) -> str:
-        """Async :meth:`get_access_token`; store access runs in a thread via ``sync_to_async``."""
-        if cached := self._cached_token(force_refresh):
+    async def aget_access_token(self, force_refresh: bool = False, *, rejected: str | None = None) -> str:
+        """Async :meth:`get_access_token`; store access runs in a thread via ``sync_to_async``.
+
+        :param rejected: with ``force_refresh``, the token the caller saw rejected. Callers that share one manager
+            (status triggers of one connection) pass it: once one of them has replaced that token, the others get
+            the replacement instead of rotating the chain again. Without it, the token handed out last counts.
+        """
+        if cached := self._replacement(force_refresh, rejected) or self._cached_token(force_refresh):
             return cached
         async with _async_lock(self.store.lock_key):
-            # Many triggers of one connection start together and queue here: the first one's store read serves all.
-            if cached := self._cached_token(force_refresh):
+            # Callers queued here behind a store read or a refresh: what it cached serves them too.
+            if cached := self._replacement(force_refresh, rejected) or self._cached_token(force_refresh):
                 return cached
             current = self._pick(await self._aload())
             if self._usable(current, force_refresh):

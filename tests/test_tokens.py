@@ -414,3 +414,15 @@ def test_each_secret_is_registered_with_the_masker_once(monkeypatch):
     # Every trigger re-reads the same tokens: each new registration is a masker call (and a supervisor message).
     assert calls == ["act.once0123456789", "rft.once0123456789"]
     assert "once0123456789" not in str(redact("tokens act.once0123456789 rft.once0123456789"))
+
+
+async def test_callers_sharing_a_manager_rotate_once_when_the_same_token_is_rejected(short_lived):
+    conn = short_lived
+    store = MemoryTokenStore(seed_of(conn))
+    manager = manager_for(conn, store)
+    rejected = await manager.aget_access_token()
+    # Five status triggers of one connection see that token rejected at once and all ask for a refresh.
+    tokens = await asyncio.gather(*(manager.aget_access_token(True, rejected=rejected) for _ in range(5)))
+    assert len(set(tokens)) == 1 and tokens[0] != rejected
+    assert token_requests(conn) == 1, "the first caller's refresh serves the others; more would rotate the chain again"
+    assert live_refresh_tokens(conn) == [store.load().refresh_token]
