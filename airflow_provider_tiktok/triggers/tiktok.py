@@ -15,12 +15,18 @@ process, so any number of concurrent publishes stays under TikTok's 30 status ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+if TYPE_CHECKING:
+    from airflow_provider_tiktok.hooks.tiktok import TikTokConnectionSettings, TikTokHook
+    from airflow_provider_tiktok.tokens import TokenManager
 
 # TikTok: 30 status/fetch calls per minute per user access token. Keep a little headroom for the worker's own polls.
 STATUS_CALLS_PER_MINUTE = 28
@@ -60,6 +66,50 @@ class _StatusBudget:
 
 
 STATUS_BUDGET = _StatusBudget(STATUS_CALLS_PER_MINUTE, _WINDOW_SECONDS)
+
+# Token managers shared by the running triggers of one event loop, per connection settings: [manager, users].
+_MANAGERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[TikTokConnectionSettings, list[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@contextlib.contextmanager
+def _shared_token_manager(hook: TikTokHook, settings: TikTokConnectionSettings) -> Iterator[TokenManager]:
+    """The token manager of every running trigger with these connection settings on this loop.
+
+    One manager per connection reads the token Variable once and then hands out its cached access token while it is
+    fresh, instead of one store read per trigger. A changed connection has other settings, so it gets a manager of
+    its own. The entry goes when its last trigger ends, so a long-lived triggerer keeps no stale managers.
+    """
+    shared = _MANAGERS.setdefault(asyncio.get_running_loop(), {})
+    entry = shared.get(settings)
+    if entry is None:
+        entry = shared[settings] = [hook.token_manager(), 0]
+    entry[1] += 1
+    try:
+        yield entry[0]
+    finally:
+        entry[1] -= 1
+        if entry[1] == 0 and shared.get(settings) is entry:
+            del shared[settings]
+
+
+class _TriggerTokens:
+    """One trigger's view of a shared manager: remembers the token it was given, so that when TikTok rejects it
+    (access_token_invalid) the refresh request names that token. A manager shared by many triggers cannot know which
+    token each saw; without this, every trigger rejected at once would rotate the chain again after the first."""
+
+    def __init__(self, manager: TokenManager) -> None:
+        self._manager = manager
+        self._last: str | None = None
+
+    def __repr__(self) -> str:
+        return f"_TriggerTokens({self._manager!r})"
+
+    async def aget_access_token(self, force_refresh: bool = False) -> str:
+        rejected = self._last if force_refresh else None
+        self._last = await self._manager.aget_access_token(force_refresh, rejected=rejected)
+        return self._last
 
 
 def _event(
@@ -170,15 +220,17 @@ class TikTokPublishStatusTrigger(BaseTrigger):
     async def _wait(self) -> TriggerEvent:
         from airflow_provider_tiktok.hooks.tiktok import TikTokHook
 
-        # One httpx client per trigger: httpcore's pool bookkeeping costs O(connections²) per request, so one client
-        # shared by 1,000 polling triggers cost far more CPU than 1,000 one-connection clients (measured). One token
-        # manager per trigger too: a shared one could not tell which token a caller saw rejected, so concurrent
-        # access_token_invalid answers would each rotate the chain again.
-        client = await TikTokHook(tiktok_conn_id=self.tiktok_conn_id).aget_client()
-        try:
-            return await self._poll(client)
-        finally:
-            await client.aclose()
+        hook = TikTokHook(tiktok_conn_id=self.tiktok_conn_id)
+        settings = await hook.aget_settings()
+        # One token manager per connection for all triggers on this loop: one store read, not one per trigger. The
+        # httpx client stays one per trigger: httpcore's pool bookkeeping costs O(connections²) per request, so one
+        # client shared by 1,000 polling triggers cost far more CPU than 1,000 one-connection clients (measured).
+        with _shared_token_manager(hook, settings) as manager:
+            client = await hook.aget_client(tokens=_TriggerTokens(manager))
+            try:
+                return await self._poll(client)
+            finally:
+                await client.aclose()
 
     async def _poll(self, client: Any) -> TriggerEvent:
         from airflow_provider_tiktok.api.errors import TikTokError, TikTokRateLimitError

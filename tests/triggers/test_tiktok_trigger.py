@@ -118,11 +118,17 @@ def test_status_budget_stays_within_tiktok_limit():
     assert budget.delay("other", 103.0) == 0.0  # budgets are per connection
 
 
-async def test_concurrent_triggers_of_one_connection_share_one_connection_lookup(tiktok_conn, monkeypatch):
+async def test_concurrent_triggers_of_one_connection_share_one_lookup_and_one_store_read(tiktok_conn, monkeypatch):
     import airflow.providers.common.compat.connection as compat
 
-    lookups = []
-    real_lookup = compat.get_async_connection
+    from airflow_provider_tiktok.tokens import VariableTokenStore
+
+    loads, lookups = [], []
+    real_load, real_lookup = VariableTokenStore.load, compat.get_async_connection
+
+    def counting_load(self):
+        loads.append(self.key)
+        return real_load(self)
 
     async def counting_lookup(conn_id, hook=None):
         lookups.append(conn_id)
@@ -130,6 +136,7 @@ async def test_concurrent_triggers_of_one_connection_share_one_connection_lookup
 
     tiktok_conn.control.settings(processing_seconds=3600)
     publish_ids = [publish_small_video(tiktok_conn) for _ in range(5)]
+    monkeypatch.setattr(VariableTokenStore, "load", counting_load)
     monkeypatch.setattr(compat, "get_async_connection", counting_lookup)
     tasks = [asyncio.ensure_future(_trigger(p).run().__anext__()) for p in publish_ids]
     # All five are polling (none can finish while processing is held), then let processing finish.
@@ -138,5 +145,7 @@ async def test_concurrent_triggers_of_one_connection_share_one_connection_lookup
     tiktok_conn.control.advance_clock(3601)
     events = await asyncio.gather(*tasks)
     assert [e.payload["status"] for e in events] == ["success"] * 5
-    # Started together, they join one connection lookup instead of making five.
+    # Started together, they join one connection lookup; they share one token manager per connection on the loop,
+    # so the first trigger's store read serves the others while the token is fresh.
     assert lookups == ["tiktok_default"]
+    assert loads == [loads[0]]
