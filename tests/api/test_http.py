@@ -32,4 +32,3 @@ async def test_clients_load_the_ca_bundle_once_per_process(monkeypatch: pytest.M
         await AsyncTikTokClient("http://127.0.0.1:1", _NoTokens()).aclose()
         TikTokClient("http://127.0.0.1:1", _NoTokens()).close()
     assert len(loads) == 1, "a new CA bundle load per client costs the triggerer tens of ms per trigger"
-
