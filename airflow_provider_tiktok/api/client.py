@@ -35,7 +35,7 @@ from airflow_provider_tiktok.api.errors import (
     TikTokTransportError,
     TikTokUploadExpiredError,
     TikTokValidationError,
-    error_from_response,
+    error_from_body,
     parse_retry_after,
     redact,
 )
@@ -158,13 +158,21 @@ def _transport_error(exc: Exception, what: str) -> TikTokTransportError:
     return TikTokTransportError(f"{type(exc).__name__} during {what}", code="transport_error")
 
 
-def _data(response: httpx.Response) -> dict[str, Any]:
+def _read(response: httpx.Response) -> dict[str, Any] | TikTokError:
+    """The response's ``data`` on success, else the error it carries; the body is parsed once (status polls are the
+    triggerer's hot path). A success whose body is not JSON raises at once, as before."""
     try:
-        body = response.json()
+        body: Any = json.loads(response.content)
+        parsed = True
     except ValueError:
+        body, parsed = None, False
+    found = error_from_body(response.status_code, body, response.headers.get("retry-after"))
+    if found is not None:
+        return found
+    if not parsed:
         raise TikTokRetryableError(
             "TikTok answered with a body that is not JSON", code="invalid_response", http_status=response.status_code
-        ) from None
+        )
     data = body.get("data") if isinstance(body, dict) else None
     return data if isinstance(data, dict) else {}
 
@@ -278,10 +286,10 @@ class TikTokClient(_BaseClient):
                 may_resend = call.idempotent or isinstance(exc, _NOT_SENT)
             else:
                 log.debug("%s %s -> HTTP %d", call.method, call.path, response.status_code)
-                found = error_from_response(response)
-                if found is None:
-                    return _data(response)
-                err = found
+                outcome = _read(response)
+                if not isinstance(outcome, TikTokError):
+                    return outcome
+                err = outcome
                 may_resend = call.may_resend_after(err)
             delay = attempts.next_delay(err, may_resend=may_resend)
             if delay is None:
@@ -399,10 +407,10 @@ class AsyncTikTokClient(_BaseClient):
                 may_resend = call.idempotent or isinstance(exc, _NOT_SENT)
             else:
                 log.debug("%s %s -> HTTP %d", call.method, call.path, response.status_code)
-                found = error_from_response(response)
-                if found is None:
-                    return _data(response)
-                err = found
+                outcome = _read(response)
+                if not isinstance(outcome, TikTokError):
+                    return outcome
+                err = outcome
                 may_resend = call.may_resend_after(err)
             delay = attempts.next_delay(err, may_resend=may_resend)
             if delay is None:

@@ -268,9 +268,13 @@ def error_from_response(response: httpx.Response) -> TikTokError | None:
     Checks the envelope even on HTTP 200: creator_info reports daily caps with status 200, and status/fetch reports
     a FAILED publish as a success envelope (that one is the caller's business, see ``PublishStatus``).
     """
-    status = response.status_code
-    body = _json_body(response)
-    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    return error_from_body(response.status_code, _json_body(response), response.headers.get("retry-after"))
+
+
+def error_from_body(status: int, body: Any, retry_after_header: str | None = None) -> TikTokError | None:
+    """:func:`error_from_response` on an already parsed body (None when it was not JSON), so a caller that also
+    needs the data parses each response once."""
+    retry_after = parse_retry_after(retry_after_header)
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict):
