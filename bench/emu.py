@@ -73,7 +73,12 @@ class Emulator(ServerProcess):
         headers = {"Content-Type": content_type, "Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"}
         return self.http.put(upload_url, content=data, headers=headers).status_code
 
-    def requests(self) -> list[dict[str, Any]]:
-        response = self.http.get(f"{self.base_url}/_emulator/requests")
+    def requests(self, path: str | None = None) -> list[dict[str, Any]]:
+        response = self.http.get(f"{self.base_url}/_emulator/requests", params={"path": path} if path else None)
         response.raise_for_status()
         return list(response.json())
+
+    def request_count(self, path: str) -> int:
+        response = self.http.get(f"{self.base_url}/_emulator/requests/count", params={"path": path})
+        response.raise_for_status()
+        return int(response.json()["count"])

@@ -25,8 +25,11 @@ class EmulatorControl:
     def close(self) -> None:
         self._http.close()
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = self._http.request(method, path, json=_drop_none(body) if body is not None else None)
+    def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        json_body = _drop_none(body) if body is not None else None
+        response = self._http.request(method, path, json=json_body, params=_drop_none(params or {}))
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail", response.text)
@@ -184,10 +187,15 @@ class EmulatorControl:
         """The creator posts a draft from the inbox (SEND_TO_USER_INBOX -> PUBLISH_COMPLETE)."""
         return self._call("POST", f"/posts/{publish_id}/creator_post", {"privacy_level": privacy_level})
 
-    def requests(self) -> list[dict[str, Any]]:
-        """Every TikTok request received: method, path (no query string), status (None if reset), time."""
-        result: list[dict[str, Any]] = self._call("GET", "/requests")
+    def requests(self, path: str | None = None) -> list[dict[str, Any]]:
+        """Every TikTok request received (only those whose path matches the glob ``path``, if given): method, path
+        (no query string), status (None if reset), time."""
+        result: list[dict[str, Any]] = self._call("GET", "/requests", params={"path": path})
         return result
+
+    def request_count(self, path: str | None = None) -> int:
+        """How many requests :meth:`requests` would list, without transferring the log."""
+        return int(self._call("GET", "/requests/count", params={"path": path})["count"])
 
     def posts(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "/posts")

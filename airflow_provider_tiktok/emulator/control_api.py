@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, fields
+from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,7 +41,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """JSON in, JSON out; bad input answers 400 (404 for unknown ids) with ``{"detail": ...}``."""
 
     async def wrapped(request: Request) -> Response:
-        body: Any = {}
+        body: Any = dict(request.query_params)  # GET endpoints take their arguments from the query string
         if request.method == "POST":
             raw = await request.body()
             try:
@@ -156,8 +157,15 @@ def creator_post(state: EmulatorState, body: dict[str, Any], params: dict[str, A
 
 
 def list_requests(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    """The request log; ``?path=<glob>`` keeps only matching paths."""
+    pattern = body.get("path")
     with state.lock:
-        return list(state.request_log)
+        return [r for r in state.request_log if pattern is None or fnmatchcase(r["path"], pattern)]
+
+
+def count_requests(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    """How many logged requests match ``?path=<glob>`` (all without it): cheap to poll while a test runs."""
+    return {"count": len(list_requests(state, body, _))}
 
 
 def list_posts(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
@@ -194,6 +202,7 @@ ROUTES = [
     Route("/_emulator/faults", endpoint(inject_fault), methods=["POST"]),
     Route("/_emulator/posts/{publish_id:path}/creator_post", endpoint(creator_post), methods=["POST"]),
     Route("/_emulator/requests", endpoint(list_requests), methods=["GET"]),
+    Route("/_emulator/requests/count", endpoint(count_requests), methods=["GET"]),
     Route("/_emulator/posts", endpoint(list_posts), methods=["GET"]),
     Route("/_emulator/tokens", endpoint(list_tokens), methods=["GET"]),
     Route("/_emulator/webhooks", endpoint(list_webhooks), methods=["GET"]),

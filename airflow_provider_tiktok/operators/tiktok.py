@@ -252,7 +252,7 @@ class _PublishingOperator(_TikTokOperator):
 
     # -- waiting --
 
-    def defer_for_status(self, publish_id: str) -> NoReturn:
+    def defer_for_status(self, publish_id: str, last_status: str | None = None) -> NoReturn:
         from airflow_provider_tiktok.triggers.tiktok import TikTokPublishStatusTrigger
 
         wait_for = final_statuses(draft=self.draft, wait_for_creator_post=self.wait_for_creator_post)
@@ -270,6 +270,7 @@ class _PublishingOperator(_TikTokOperator):
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
                 wait_for=wait_for,
+                last_status=last_status,
             ),
             method_name="execute_complete",
             # A little longer than the trigger's own deadline, so the trigger's clear timeout event wins.
@@ -417,7 +418,7 @@ class _PublishingOperator(_TikTokOperator):
             from airflow_provider_tiktok.triggers.tiktok import final_event
 
             return self.execute_complete(context, event=final_event(publish_id, status).payload)
-        self.defer_for_status(publish_id)
+        self.defer_for_status(publish_id, status.status)
 
     def record_creator(self, context: Context, journal: PublishJournal, creator: CreatorInfo) -> None:
         """Remember who posts (for the post URL after a resume) and link to their profile until the post exists."""

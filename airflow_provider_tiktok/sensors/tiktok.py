@@ -66,6 +66,7 @@ class TikTokPublishStatusSensor(BaseSensorOperator):
         self.wait_for_creator_post = wait_for_creator_post
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.max_poll_interval = max_poll_interval
+        self._last_status: str | None = None  # what the last poke saw; the trigger logs changes from it
 
     @property
     def wait_for(self) -> list[str]:
@@ -89,6 +90,7 @@ class TikTokPublishStatusSensor(BaseSensorOperator):
                 poll_interval=self.poke_interval,
                 max_poll_interval=self.max_poll_interval,
                 wait_for=self.wait_for,
+                last_status=self._last_status,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + 300),
@@ -104,6 +106,7 @@ class TikTokPublishStatusSensor(BaseSensorOperator):
         except TikTokError as exc:
             raise to_airflow_error(exc, f"Checking publish {publish_id}") from exc
         self.log.info("Publish %s is %s", publish_id, status.status)
+        self._last_status = status.status
         if status.status != FAILED and status.status not in self.wait_for:
             return PokeReturnValue(False)
         from airflow_provider_tiktok.triggers.tiktok import final_event

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 import weakref
 from collections import deque
@@ -171,6 +172,8 @@ class TikTokPublishStatusTrigger(BaseTrigger):
     :param max_poll_interval: ceiling of that back-off, seconds.
     :param wait_for: statuses that end the wait successfully (FAILED always ends it). ``("PUBLISH_COMPLETE",)`` for
         direct posts; add ``"SEND_TO_USER_INBOX"`` for drafts when the creator's own post need not be awaited.
+    :param last_status: the status the deferring task saw (and logged) just before deferring: the trigger logs
+        only changes from it, so the task log gets one line per transition and none for "still processing".
     """
 
     def __init__(
@@ -181,6 +184,7 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         poll_interval: float = 10.0,
         max_poll_interval: float = 60.0,
         wait_for: Iterable[str] = DEFAULT_WAIT_FOR,
+        last_status: str | None = None,
     ) -> None:
         super().__init__()
         self.tiktok_conn_id = str(tiktok_conn_id)
@@ -190,6 +194,7 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         self.poll_interval = max(float(poll_interval), 0.0)
         self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
         self.wait_for = [str(s) for s in wait_for]
+        self.last_status = None if last_status is None else str(last_status)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -201,6 +206,7 @@ class TikTokPublishStatusTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_poll_interval": self.max_poll_interval,
                 "wait_for": list(self.wait_for),
+                "last_status": self.last_status,
             },
         )
 
@@ -226,16 +232,30 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         # httpx client stays one per trigger: httpcore's pool bookkeeping costs O(connections²) per request, so one
         # client shared by 1,000 polling triggers cost far more CPU than 1,000 one-connection clients (measured).
         with _shared_token_manager(hook, settings) as manager:
+            await self._first_delay()
             client = await hook.aget_client(tokens=_TriggerTokens(manager))
             try:
                 return await self._poll(client)
             finally:
                 await client.aclose()
 
+    async def _first_delay(self) -> None:
+        """Wait 50-100% of ``poll_interval`` (random) before the first poll.
+
+        The operator and the sensor check the status themselves just before deferring, so polling again at once
+        would only spend one of the token's 30 status calls a minute. The random part spreads a burst of triggers
+        (a batch of publishes deferring together, a triggerer restarting with hundreds) over half an interval:
+        started together, each building its client and polling in the same loop iteration, 1,000 triggers stalled
+        the triggerer's event loop for a measured 150-350 ms; spread, they stay phase-shifted for their whole wait.
+        """
+        delay = self.poll_interval * random.uniform(0.5, 1.0)
+        await asyncio.sleep(max(min(delay, self.end_time - time.time()), 0.0))
+
     async def _poll(self, client: Any) -> TriggerEvent:
         from airflow_provider_tiktok.api.errors import TikTokError, TikTokRateLimitError
 
         last: Any = None
+        seen = self.last_status  # the status last logged: by the deferring task, then by this trigger
         interval = self.poll_interval
         errors = 0
         while True:
@@ -258,8 +278,9 @@ class TikTokPublishStatusTrigger(BaseTrigger):
                 self.log.warning("Status check failed (%s); retrying (%d/%d)", exc, errors, _MAX_CONSECUTIVE_ERRORS)
             else:
                 errors = 0
-                if last is None or status.status != last.status:
-                    self._log_change(last, status)
+                if status.status != seen:
+                    self._log_change(seen, status)
+                    seen = status.status
                     interval = self.poll_interval
                 else:
                     interval = min(interval * _BACKOFF_FACTOR, self.max_poll_interval)
@@ -271,14 +292,13 @@ class TikTokPublishStatusTrigger(BaseTrigger):
                 return self._timeout_event(last)
             await asyncio.sleep(min(interval, remaining))
 
-    def _log_change(self, previous: Any, status: Any) -> None:
+    def _log_change(self, previous: str | None, status: Any) -> None:
         progress = ""
         if status.uploaded_bytes:
             progress = f" ({status.uploaded_bytes:,} bytes uploaded)"
         elif status.downloaded_bytes:
             progress = f" ({status.downloaded_bytes:,} bytes downloaded by TikTok)"
-        before = previous.status if previous is not None else "start"
-        self.log.info("Publish %s: %s -> %s%s", self.publish_id, before, status.status, progress)
+        self.log.info("Publish %s: %s -> %s%s", self.publish_id, previous or "start", status.status, progress)
 
     def _timeout_event(self, last: Any) -> TriggerEvent:
         state = last.status if last is not None else "unknown"

@@ -21,7 +21,12 @@ def _trigger(publish_id: str, **kwargs) -> TikTokPublishStatusTrigger:
 
 def test_serialize_round_trip():
     trigger = TikTokPublishStatusTrigger(
-        "tiktok_brand", "v_pub_file~v2.1", end_time=1_800_000_000.5, poll_interval=5, wait_for=("SEND_TO_USER_INBOX",)
+        "tiktok_brand",
+        "v_pub_file~v2.1",
+        end_time=1_800_000_000.5,
+        poll_interval=5,
+        wait_for=("SEND_TO_USER_INBOX",),
+        last_status="PROCESSING_UPLOAD",
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_tiktok.triggers.tiktok.TikTokPublishStatusTrigger"
@@ -32,6 +37,7 @@ def test_serialize_round_trip():
         "poll_interval": 5.0,
         "max_poll_interval": 60.0,
         "wait_for": ["SEND_TO_USER_INBOX"],
+        "last_status": "PROCESSING_UPLOAD",
     }
     # As the triggerer does it: serde-encode, decode, re-instantiate from the classpath.
     rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
