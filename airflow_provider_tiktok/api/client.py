@@ -39,7 +39,7 @@ from airflow_provider_tiktok.api.errors import (
     parse_retry_after,
     redact,
 )
-from airflow_provider_tiktok.api.http import async_client, sync_client
+from airflow_provider_tiktok.api.http import API_TIMEOUT, AsyncClientPool, async_client, sync_client
 from airflow_provider_tiktok.api.models import (
     CreatorInfo,
     FileUploadSource,
@@ -66,7 +66,6 @@ USER_INFO_PATH = "/v2/user/info/"
 JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
 UPLOAD_CONTENT_TYPES = ("video/mp4", "video/quicktime", "video/webm")
 UPLOAD_BLOCK_SIZE = 1024 * 1024
-_DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # A chunk can be 128 MB; each socket write/read may wait for a slow link, but connecting stays quick.
 _UPLOAD_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)")
@@ -271,7 +270,7 @@ class TikTokClient(_BaseClient):
         super().__init__(base_url, retry)
         self._tokens = tokens
         self._owns_http = http is None
-        self._http = http if http is not None else sync_client(_DEFAULT_TIMEOUT)
+        self._http = http if http is not None else sync_client(API_TIMEOUT)
 
     def close(self) -> None:
         if self._owns_http:
@@ -387,12 +386,13 @@ class AsyncTikTokClient(_BaseClient):
         tokens: AsyncTokenProvider,
         *,
         retry: RetryPolicy | None = None,
-        http: httpx.AsyncClient | None = None,
+        http: httpx.AsyncClient | AsyncClientPool | None = None,
     ) -> None:
+        """:param http: the client, or a pool shared with other callers (status triggers); closed only if built here."""
         super().__init__(base_url, retry)
         self._tokens = tokens
         self._owns_http = http is None
-        self._http = http if http is not None else async_client(_DEFAULT_TIMEOUT)
+        self._http: httpx.AsyncClient | AsyncClientPool = http if http is not None else async_client(API_TIMEOUT)
 
     async def aclose(self) -> None:
         if self._owns_http:

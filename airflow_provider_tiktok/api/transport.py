@@ -214,8 +214,7 @@ class AsyncioTransport(httpx.AsyncHTTPTransport):
     never wrong (``tests/api/test_transport.py`` pins which one is in use).
     """
 
-    def __init__(self, ssl_context: ssl.SSLContext, limits: httpx.Limits | None = None) -> None:
-        limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    def __init__(self, ssl_context: ssl.SSLContext, limits: httpx.Limits) -> None:
         super().__init__(verify=ssl_context, limits=limits)
         self.asyncio_native = isinstance(getattr(self, "_pool", None), httpcore.AsyncConnectionPool)
         if self.asyncio_native:

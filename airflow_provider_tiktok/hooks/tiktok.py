@@ -32,6 +32,7 @@ from airflow_provider_tiktok.tokens import (
 
 if TYPE_CHECKING:
     from airflow_provider_tiktok.api.client import AsyncTikTokClient, AsyncTokenProvider, RetryPolicy, TikTokClient
+    from airflow_provider_tiktok.api.http import AsyncClientPool
     from airflow_provider_tiktok.api.oauth import AsyncTikTokOAuthClient, TikTokOAuthClient
 
 _LEGACY_PREFIX = "extra__tiktok__"
@@ -300,17 +301,21 @@ class TikTokHook(BaseHook):
         """Airflow's conventional accessor; the same as :meth:`get_client`."""
         return self.get_client()
 
-    async def aget_client(self, *, tokens: AsyncTokenProvider | None = None) -> AsyncTikTokClient:
+    async def aget_client(
+        self, *, tokens: AsyncTokenProvider | None = None, http: AsyncClientPool | None = None
+    ) -> AsyncTikTokClient:
         """The async client for triggers; the connection is looked up asynchronously.
 
         :param tokens: the token provider to use (the status trigger shares one manager per connection); by default
             the hook's own manager.
+        :param http: connections shared with other callers on this loop (the status trigger's pool); by default the
+            client has its own, closed with it.
         """
         from airflow_provider_tiktok.api.client import AsyncTikTokClient
 
         settings = await self.aget_settings()
         provider = tokens if tokens is not None else self.token_manager()
-        return AsyncTikTokClient(settings.api_base_url, provider, **self._retry_kwargs())
+        return AsyncTikTokClient(settings.api_base_url, provider, http=http, **self._retry_kwargs())
 
     # -- connection test (UI "Test" button) --
 
