@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from airflow.sdk import DAG
+from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
 from tests.dag_runner import run_dag
@@ -16,6 +18,7 @@ from tests.operators.conftest import (
     assert_one_post,
     completed_posts,
     creator_posts_drafts,
+    publish_small_video,
     requests_to,
     sha256_of,
 )
@@ -172,3 +175,14 @@ def test_mapped_publishes_are_independent(tiktok_conn, tmp_path):
     assert sorted(p["sha256"] for p in posts) == sorted(sha256_of(p) for p in paths)
     ids = {result.xcom(f"publish[{i}]")["publish_id"] for i in range(2)}
     assert ids == {p["publish_id"] for p in posts}
+
+
+def test_deferral_hands_the_trigger_the_status_the_task_saw(tiktok_conn):
+    """The trigger logs only changes from what the task log already shows, and waits before its first poll."""
+    tiktok_conn.control.settings(processing_seconds=3600)
+    publish_id = publish_small_video(tiktok_conn)
+    operator = TikTokPublishVideoOperator(task_id="p", video="unused.mp4", privacy_level="SELF_ONLY", poll_interval=3)
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.wait_or_finish({}, tiktok_conn.hook().get_client(), publish_id)
+    trigger = deferred.value.trigger
+    assert (trigger.publish_id, trigger.last_status, trigger.poll_interval) == (publish_id, "PROCESSING_UPLOAD", 3.0)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from airflow.sdk import DAG
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
 from airflow_provider_tiktok.sensors.tiktok import TikTokPublishStatusSensor
 from tests.dag_runner import run_dag
@@ -109,3 +109,13 @@ def test_failed_publish_permanent_vs_retryable(tiktok_conn):
     assert result.states == {"permanent": "failed", "internal": "failed"}
     assert result.ti("permanent").try_number == 1  # AirflowFailException: no retry spent
     assert result.ti("internal").try_number == 2  # TikTok-side: Airflow retried (the publish stays FAILED)
+
+
+def test_deferral_hands_the_trigger_the_status_the_poke_saw(tiktok_conn):
+    """The trigger logs only changes from what the task log already shows, and waits before its first poll."""
+    tiktok_conn.control.settings(processing_seconds=3600)
+    sensor = TikTokPublishStatusSensor(task_id="wait", publish_id=publish_small_video(tiktok_conn), poke_interval=7)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    trigger = deferred.value.trigger
+    assert (trigger.last_status, trigger.poll_interval) == ("PROCESSING_UPLOAD", 7.0)

@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk._shared.module_loading import import_string
 from airflow.sdk.serde import deserialize, serialize
 
-from airflow_provider_tiktok.triggers.tiktok import TikTokPublishStatusTrigger, _StatusBudget
+from airflow_provider_tiktok.triggers.tiktok import _MANAGERS, _POOLS, TikTokPublishStatusTrigger, _StatusBudget
 from tests.operators.conftest import publish_small_video
 
 
@@ -115,6 +115,34 @@ async def test_polls_until_processing_finishes_and_logs_each_change(tiktok_conn,
     assert any("PROCESSING_UPLOAD -> PUBLISH_COMPLETE" in m for m in changes)
 
 
+async def test_logs_only_changes_from_the_status_the_task_saw(tiktok_conn, capsys):
+    tiktok_conn.control.settings(processing_seconds=3600)
+    publish_id = publish_small_video(tiktok_conn)
+    trigger = _trigger(publish_id, poll_interval=0.01, last_status="PROCESSING_UPLOAD")
+    task = asyncio.ensure_future(trigger.run().__anext__())
+    while len([r for r in tiktok_conn.control.requests() if r["path"].endswith("/status/fetch/")]) < 3:
+        await asyncio.sleep(0.01)
+    tiktok_conn.control.advance_clock(3601)
+    assert (await task).payload["status"] == "success"
+    changes = [line for line in capsys.readouterr().out.splitlines() if f"Publish {publish_id}:" in line]
+    assert len(changes) == 1  # nothing for the polls that still saw PROCESSING_UPLOAD
+    assert "PROCESSING_UPLOAD -> PUBLISH_COMPLETE" in changes[0]
+
+
+async def test_first_poll_waits_half_to_one_interval(tiktok_conn):
+    """The task polled just before deferring: the trigger's first poll comes 50-100% of an interval later."""
+    tiktok_conn.control.settings(processing_seconds=0)
+    publish_id = publish_small_video(tiktok_conn)
+    polls_before = len(tiktok_conn.control.requests())
+    started = time.monotonic()
+    event = await _trigger(publish_id, poll_interval=0.6).run().__anext__()
+    elapsed = time.monotonic() - started
+    assert event.payload["status"] == "success"
+    assert 0.3 <= elapsed < 5
+    polls = [r for r in tiktok_conn.control.requests()[polls_before:] if r["path"].endswith("/status/fetch/")]
+    assert len(polls) == 1
+
+
 def test_status_budget_stays_within_tiktok_limit():
     budget = _StatusBudget(calls=3, window=60.0)
     stamps = budget._stamps.setdefault("c", __import__("collections").deque())
@@ -148,8 +176,14 @@ async def test_concurrent_triggers_of_one_connection_share_one_lookup_and_one_st
     # All five are polling (none can finish while processing is held), then let processing finish.
     while len([r for r in tiktok_conn.control.requests() if r["path"].endswith("/status/fetch/")]) < 5:
         await asyncio.sleep(0.01)
+    loop = asyncio.get_running_loop()
+    (pool,) = [entry[0] for entry in _POOLS._entries[loop].values()]  # one connection pool for all five
+    assert len(_MANAGERS._entries[loop]) == 1
     tiktok_conn.control.advance_clock(3601)
     events = await asyncio.gather(*tasks)
+    # The last trigger out closes the pool and drops both shared entries: a long-lived triggerer keeps nothing.
+    assert not _POOLS._entries.get(loop) and not _MANAGERS._entries.get(loop)
+    assert pool._clients == []
     assert [e.payload["status"] for e in events] == ["success"] * 5
     # Started together, they join one connection lookup; they share one token manager per connection on the loop,
     # so the first trigger's store read serves the others while the token is fresh.
