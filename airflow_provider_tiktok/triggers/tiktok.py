@@ -1,21 +1,23 @@
 """Deferrable wait for a TikTok publish to reach a final state.
 
-The trigger polls ``/v2/post/publish/status/fetch/`` with ``httpx.AsyncClient`` (through
-``TikTokHook.aget_client()``, which resolves the access token from the token store: no token ever travels in the
-trigger's kwargs), backs off while nothing changes, and yields exactly one event:
+The trigger polls ``/v2/post/publish/status/fetch/`` over httpx (through ``TikTokHook.aget_client()``, which resolves
+the access token from the token store: no token ever travels in the trigger's kwargs), backs off while nothing
+changes, and yields exactly one event:
 
     {"status": "success" | "error" | "timeout", "publish_id", "publish_status", "fail_reason", "post_ids",
      "uploaded_bytes", "downloaded_bytes", "message", "retryable"}
 
 ``end_time`` is an absolute epoch deadline, so a trigger re-created after a triggerer restart keeps its original
 deadline (the dbt-cloud pattern). Polls for one connection share a sliding-window budget inside the triggerer
-process, so any number of concurrent publishes stays under TikTok's 30 status calls per minute per token.
+process, so any number of concurrent publishes stays under TikTok's 30 status calls per minute per token, and the
+triggers of one loop share a few kept-alive connections instead of opening one each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import time
 import weakref
@@ -142,6 +144,22 @@ class _TriggerTokens:
         rejected = self._last if force_refresh else None
         self._last = await self._manager.aget_access_token(force_refresh, rejected=rejected)
         return self._last
+
+
+# Polls wake on a shared grid of this many seconds (see _sleep_on_grid).
+WAKE_GRID = 0.1
+
+
+async def _sleep_on_grid(seconds: float) -> None:
+    """Sleep at least ``seconds``, waking on the next multiple of WAKE_GRID of the loop's clock.
+
+    Timer coalescing: the triggers due within one grid step wake together and poll in one batch, instead of one
+    loop wake-up each. Batches of warm code cost measurably less CPU per poll than the same polls spread evenly,
+    and at most WAKE_GRID is added to a wait of seconds.
+    """
+    loop = asyncio.get_running_loop()
+    wake = math.ceil((loop.time() + seconds) / WAKE_GRID) * WAKE_GRID
+    await asyncio.sleep(max(wake - loop.time(), 0.0))
 
 
 def _event(
@@ -272,11 +290,11 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         The operator and the sensor check the status themselves just before deferring, so polling again at once
         would only spend one of the token's 30 status calls a minute. The random part spreads a burst of triggers
         (a batch of publishes deferring together, a triggerer restarting with hundreds) over half an interval:
-        started together, each building its client and polling in the same loop iteration, 1,000 triggers stalled
-        the triggerer's event loop for a measured 150-350 ms; spread, they stay phase-shifted for their whole wait.
+        started together, 1,000 triggers polled in the same loop iterations and stalled the triggerer's event loop
+        for a measured 150-350 ms; spread, they stay phase-shifted for their whole wait.
         """
         delay = self.poll_interval * random.uniform(0.5, 1.0)
-        await asyncio.sleep(max(min(delay, self.end_time - time.time()), 0.0))
+        await _sleep_on_grid(max(min(delay, self.end_time - time.time()), 0.0))
 
     async def _poll(self, client: Any) -> TriggerEvent:
         from airflow_provider_tiktok.api.errors import TikTokError, TikTokRateLimitError
@@ -317,7 +335,7 @@ class TikTokPublishStatusTrigger(BaseTrigger):
             remaining = self.end_time - time.time()
             if remaining <= 0:
                 return self._timeout_event(last)
-            await asyncio.sleep(min(interval, remaining))
+            await _sleep_on_grid(min(interval, remaining))
 
     def _log_change(self, previous: str | None, status: Any) -> None:
         progress = ""
