@@ -108,8 +108,8 @@ class _Connection(asyncio.Protocol):
         while self._writing_paused:
             self._write_waiter = self._loop.create_future()
             await self._write_waiter
-        if self._lost is not None:
-            raise self._lost
+        if self.transport.is_closing():  # lost while the kernel buffer drained: the bytes may not have left
+            raise self._lost or ConnectionResetError("the connection closed while writing")
 
 
 class AsyncioStream(httpcore.AsyncNetworkStream):

@@ -50,6 +50,8 @@ class Server:
                     name, _, value = line.partition(b":")
                     if name.strip().lower() == b"content-length":
                         length = int(value)
+                if path == "/close-early":  # hang up mid-request, the body unread
+                    break
                 body = await self._read_body(reader, length, slow=path == "/slow-reader")
                 self.received.append((path, len(body)))
                 if not await self._answer(path, writer):
@@ -193,6 +195,12 @@ async def test_large_response_and_large_request_body(server: Server) -> None:
         upload = await client.post(f"{server.url}/slow-reader", content=b"y" * BIG)
         assert upload.status_code == 200
     assert ("/slow-reader", BIG) in server.received
+
+
+async def test_a_server_hanging_up_mid_upload_is_a_transport_error_not_a_hang(server: Server) -> None:
+    async with _client(timeout=5.0) as client:
+        with pytest.raises(httpx.TransportError):
+            await asyncio.wait_for(client.post(f"{server.url}/close-early", content=b"z" * (8 * BIG)), 10)
 
 
 async def test_tls_with_a_trusted_and_an_untrusted_certificate(server: Server, tmp_path: Path) -> None:
