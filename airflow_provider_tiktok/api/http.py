@@ -1,14 +1,14 @@
 """The httpx clients of the API layer, built one way.
 
 httpx builds a fresh SSL context for every client it creates, reading the whole CA bundle each time (even for plain
-http URLs). A triggerer runs one status trigger per publish, each with its own client: the benchmark measured tens of
+http URLs). When every status trigger in a triggerer built a client of its own, the benchmark measured tens of
 milliseconds of event-loop CPU and ~0.9 MB per trigger for that alone. One context per process removes the cost;
 ``ssl.SSLContext`` is safe to share between clients and threads.
 
 Async clients run on :class:`~airflow_provider_tiktok.api.transport.AsyncioTransport` (asyncio instead of AnyIO under
 httpcore) unless the environment configures a proxy: then httpx's default transports are used, since only they
 apply ``HTTPS_PROXY``/``NO_PROXY`` as users expect. The environment is read once per process, which also spares
-every new client httpx's scan of all environment variables for proxy settings.
+every new async client httpx's scan of all environment variables for proxy settings.
 """
 
 from __future__ import annotations
