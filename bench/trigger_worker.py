@@ -111,6 +111,44 @@ class GcPauses:
         }
 
 
+class MaskerTime:
+    """CPU seconds spent registering secrets with Airflow's masker (``SecretsMasker.add_mask``), and new secrets.
+
+    Every connection lookup registers the secrets it reveals, and each new one recompiles the masker's regex over all
+    secrets seen so far. Timing it here shows, in the table, how much of a run that upstream cost is.
+    """
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+        self.new_secrets = 0
+        self._depth = 0
+        self._undo: list[tuple[type, Any]] = []
+
+    def __enter__(self) -> MaskerTime:
+        from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
+
+        original = SecretsMasker.add_mask
+
+        def timed(masker: Any, secret: Any, name: str | None = None) -> None:
+            self._depth += 1  # add_mask recurses into dicts and lists: time the outermost call only
+            before, started = len(masker.patterns), time.process_time()
+            try:
+                original(masker, secret, name)
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self.cpu += time.process_time() - started
+                    self.new_secrets += len(masker.patterns) - before
+
+        SecretsMasker.add_mask = timed  # type: ignore[method-assign,assignment]
+        self._undo.append((SecretsMasker, original))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for cls, original in self._undo:
+            cls.add_mask = original  # type: ignore[attr-defined]
+
+
 async def measure(kind: str, count: int, interval: float, shared: bool, publish_ids: list[str]) -> dict[str, Any]:
     lag = {"max": 0.0, "max_outside_gc": 0.0}
     stop = asyncio.Event()
@@ -133,7 +171,8 @@ async def measure(kind: str, count: int, interval: float, shared: bool, publish_
     rss_before = proc_status_kib("VmRSS")
     cpu0, wall0 = time.process_time(), time.perf_counter()
     triggers = (tiktok_triggers if kind == "tiktok" else http_triggers)(count, interval, shared, publish_ids)
-    with gc_pauses:
+    masker = MaskerTime()
+    with gc_pauses, masker:
         tick = asyncio.create_task(ticker())
         payloads = await asyncio.gather(*(first_event(t) for t in triggers))
         stop.set()
@@ -149,6 +188,8 @@ async def measure(kind: str, count: int, interval: float, shared: bool, publish_
         "max_loop_lag_s": lag["max"],
         "max_loop_lag_outside_gc_s": lag["max_outside_gc"],
         **gc_pauses.summary(),
+        "masker_cpu_s": masker.cpu,
+        "masker_new_secrets": masker.new_secrets,
         "events": dict(Counter(_outcome(p) for p in payloads)),
     }
 

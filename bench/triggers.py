@@ -228,6 +228,8 @@ def _section(sc: Scenario, base: dict[str, Any], ours: dict[str, Any]) -> Sectio
             ours["gc_longest_full_pass_s"] * 1000,
             "ms",
         ),
+        Row("CPU in Airflow's secrets masker", base["masker_cpu_s"], ours["masker_cpu_s"], "s"),
+        Row("new secrets masked", base["masker_new_secrets"], ours["masker_new_secrets"], ""),
         Row("polls (server-side count)", base["polls"], ours["polls"], ""),
         Row("total CPU", base["cpu_s"], ours["cpu_s"], "s"),
         Row("wall time", base["wall_s"], ours["wall_s"], "s"),
