@@ -88,3 +88,13 @@ def test_cli_prints_a_working_airflow_connection():
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
+
+
+def test_request_log_filters_and_counts_by_path_glob(world):
+    world.call("/v2/post/publish/creator_info/query/")
+    world.call("/v2/post/publish/status/fetch/", {"publish_id": "v_pub_file~v2.1"})
+    world.call("/v2/post/publish/status/fetch/", {"publish_id": "v_pub_file~v2.2"})
+    status = "/v2/post/publish/status/*"
+    assert [r["path"] for r in world.control.requests(status)] == ["/v2/post/publish/status/fetch/"] * 2
+    assert world.control.request_count(status) == 2
+    assert world.control.request_count() == len(world.control.requests()) == 3
