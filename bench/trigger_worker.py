@@ -107,7 +107,7 @@ class GcPauses:
         return {
             "gc_full_passes": len(full),
             "gc_longest_full_pass_s": max(full, default=0.0),
-            "gc_total_s": sum(b - a for _, a, b in self.passes),
+            "gc_total_s": self.total,
         }
 
 
@@ -122,12 +122,12 @@ class MaskerTime:
         self.cpu = 0.0
         self.new_secrets = 0
         self._depth = 0
-        self._undo: list[tuple[type, Any]] = []
+        self._original: Any = None
 
     def __enter__(self) -> MaskerTime:
         from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
 
-        original = SecretsMasker.add_mask
+        self._original = original = SecretsMasker.add_mask
 
         def timed(masker: Any, secret: Any, name: str | None = None) -> None:
             self._depth += 1  # add_mask recurses into dicts and lists: time the outermost call only
@@ -141,12 +141,12 @@ class MaskerTime:
                     self.new_secrets += len(masker.patterns) - before
 
         SecretsMasker.add_mask = timed  # type: ignore[method-assign,assignment]
-        self._undo.append((SecretsMasker, original))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for cls, original in self._undo:
-            cls.add_mask = original  # type: ignore[attr-defined]
+        from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
+
+        SecretsMasker.add_mask = self._original  # type: ignore[method-assign]
 
 
 async def measure(kind: str, count: int, interval: float, shared: bool, publish_ids: list[str]) -> dict[str, Any]:

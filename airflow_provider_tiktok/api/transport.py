@@ -26,6 +26,15 @@ import httpx
 _READ_LIMIT = 256 * 1024
 
 
+def _httpcore_error(
+    exc: Exception, on_timeout: type[httpcore.TimeoutException], on_error: type[httpcore.NetworkError], doing: str
+) -> Exception:
+    """The httpcore exception for a timeout or OS error while ``doing`` (httpx maps it to its own, as with AnyIO)."""
+    if isinstance(exc, TimeoutError):
+        return on_timeout(str(exc) or f"timed out {doing}")
+    return on_error(str(exc) or type(exc).__name__)
+
+
 class _Connection(asyncio.Protocol):
     """Bytes received but not yet read, end of stream, and write flow control, for one socket (or TLS on it)."""
 
@@ -124,10 +133,8 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 return await self._connection.read(max_bytes)
             async with asyncio.timeout(timeout):
                 return await self._connection.read(max_bytes)
-        except TimeoutError as exc:
-            raise httpcore.ReadTimeout(str(exc) or "timed out reading from the server") from exc
-        except OSError as exc:
-            raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
+        except (TimeoutError, OSError) as exc:
+            raise _httpcore_error(exc, httpcore.ReadTimeout, httpcore.ReadError, "reading from the server") from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
@@ -135,10 +142,8 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         try:
             async with asyncio.timeout(timeout):
                 await self._connection.write(buffer)
-        except TimeoutError as exc:
-            raise httpcore.WriteTimeout(str(exc) or "timed out writing to the server") from exc
-        except OSError as exc:
-            raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+        except (TimeoutError, OSError) as exc:
+            raise _httpcore_error(exc, httpcore.WriteTimeout, httpcore.WriteError, "writing to the server") from exc
 
     async def aclose(self) -> None:
         if self._connection.transport is not None:
@@ -155,12 +160,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 tls = await loop.start_tls(
                     connection.transport, connection, ssl_context, server_hostname=server_hostname
                 )
-        except TimeoutError as exc:
+        except (TimeoutError, OSError) as exc:  # ssl.SSLError is an OSError
             await self.aclose()
-            raise httpcore.ConnectTimeout(str(exc) or "timed out in the TLS handshake") from exc
-        except OSError as exc:  # ssl.SSLError included
-            await self.aclose()
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+            raise _httpcore_error(exc, httpcore.ConnectTimeout, httpcore.ConnectError, "in the TLS handshake") from exc
         assert isinstance(tls, asyncio.Transport)
         connection.transport = tls  # the protocol now receives decrypted bytes from the TLS transport
         return self
@@ -193,10 +195,10 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
                 transport, connection = await loop.create_connection(
                     lambda: _Connection(loop), host, port, local_addr=local_addr
                 )
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc) or f"timed out connecting to {host}:{port}") from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        except (TimeoutError, OSError) as exc:
+            raise _httpcore_error(
+                exc, httpcore.ConnectTimeout, httpcore.ConnectError, f"connecting to {host}:{port}"
+            ) from exc
         sock = transport.get_extra_info("socket")
         for option in socket_options or ():
             sock.setsockopt(*option)
