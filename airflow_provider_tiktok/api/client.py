@@ -341,6 +341,7 @@ class TikTokClient(_BaseClient):
         *,
         start_offset: int = 0,
         progress: ProgressCallback | None = None,
+        publish_id: str | None = None,
     ) -> None:
         """PUT the plan's chunks in order, streaming each from ``stream`` in 1 MiB blocks.
 
@@ -348,6 +349,8 @@ class TikTokClient(_BaseClient):
         sent again after a back-off; 416 re-syncs from the server's ``Content-Range`` (continuing at the next
         chunk boundary); 403/404 raise ``TikTokUploadExpiredError`` (re-initialise). ``start_offset`` resumes at a
         chunk boundary. ``progress(sent_bytes, total_bytes, chunk_index, chunk_count)`` runs after each chunk.
+        A 416 without a usable ``Content-Range`` re-syncs from ``status/fetch``'s ``uploaded_bytes`` when
+        ``publish_id`` is given (otherwise it is a retryable error: the next try re-syncs the same way).
         """
         session = _UploadSession(plan, content_type, start_offset, self.retry)
         while (chunk := session.next_chunk()) is not None:
@@ -366,7 +369,14 @@ class TikTokClient(_BaseClient):
             except httpx.TransportError as exc:
                 delay = session.failed(_transport_error(exc, f"upload of chunk {session.index + 1}"))
             else:
-                delay = session.answered(response, progress)
+                try:
+                    delay = session.answered(response, progress)
+                except _BareRangeNotSatisfiable as exc:
+                    if publish_id is None:
+                        raise TikTokRetryableError(str(exc), code="http_416", http_status=416) from None
+                    uploaded = self.fetch_status(publish_id).uploaded_bytes or 0
+                    log.debug("bare 416: status/fetch says TikTok holds %d bytes", uploaded)
+                    delay = session.resync_to(uploaded, progress)
             if delay:
                 self.retry.sleep(delay)
 
@@ -455,6 +465,10 @@ class AsyncTikTokClient(_BaseClient):
 
 class _ShortFile(Exception):
     pass
+
+
+class _BareRangeNotSatisfiable(Exception):
+    """A 416 that does not say how many bytes the server holds."""
 
 
 def _read_chunk(stream: IO[bytes], first: int, last: int) -> Iterator[bytes]:
@@ -560,11 +574,11 @@ class _UploadSession:
             )
         received = parse_upload_progress(response.headers.get("content-range"))
         if received is None:
-            raise TikTokPermanentError(
-                "TikTok answered 416 without a usable Content-Range; cannot tell where to resume",
-                code="http_416",
-                http_status=416,
-            )
+            raise _BareRangeNotSatisfiable("TikTok answered 416 without a usable Content-Range")
+        return self.resync_to(received, progress)
+
+    def resync_to(self, received: int, progress: ProgressCallback | None) -> float:
+        """Continue where the server is (``received`` bytes), if that is a chunk boundary."""
         if received >= self.plan.video_size:
             log.debug("416 re-sync: the server already holds the whole file")
             self._advance_to(self.plan.total_chunk_count, progress)

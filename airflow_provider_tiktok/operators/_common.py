@@ -16,13 +16,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
     from airflow_provider_tiktok.api.errors import TikTokError
 
 TIKTOK_WEB = "https://www.tiktok.com"
 POST_URL_XCOM_KEY = "tiktok_post_url"
-JOURNAL_KEY = "tiktok_publish"
 UPLOAD_VARIABLE_PREFIX = "tiktok_upload_token__"
 
 PUBLISH_COMPLETE = "PUBLISH_COMPLETE"
@@ -108,46 +105,7 @@ def raise_for_event(event: Mapping[str, Any] | None, *, what: str = "TikTok publ
     raise AirflowFailException(message)
 
 
-# -- the journal: what a retry needs to resume, in the task state store -----------------------------------------
-
-
-class PublishJournal:
-    """The task's publish record in ``context["task_state_store"]`` (Airflow 3.3).
-
-    Verified in Airflow 3.3.2's source and by test (tests/operators/test_state_store_contract.py): the store is keyed
-    by (dag run, task_id, map_index), not by the try's TI id (which changes every try), so every retry of the task
-    instance, and a user's "Clear", reads what the previous try wrote. It lives in the metadata DB unencrypted, so it
-    holds ids, sizes and fingerprints only: never a token or an upload URL (see :class:`UploadUrlVault`).
-    """
-
-    def __init__(self, store: Any, log: Any) -> None:
-        self._store = store
-        self._memory: dict[str, Any] = {}
-        if store is None:
-            log.warning(
-                "context has no task_state_store (Airflow < 3.3?): a retried task cannot resume an earlier publish"
-            )
-
-    @classmethod
-    def from_context(cls, context: Context, log: Any) -> PublishJournal:
-        return cls(context.get("task_state_store"), log)
-
-    def load(self) -> dict[str, Any]:
-        if self._store is None:
-            return dict(self._memory)
-        value = self._store.get(JOURNAL_KEY)
-        return dict(value) if isinstance(value, dict) else {}
-
-    def save(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        data = json.loads(json.dumps(dict(record)))  # JSON only, fail here rather than in the API server
-        if self._store is None:
-            self._memory = data
-        else:
-            self._store.set(JOURNAL_KEY, data)
-        return data
-
-    def update(self, **changes: Any) -> dict[str, Any]:
-        return self.save({**self.load(), **changes, "updated_at": time.time()})
+# -- the upload URL: encrypted, out of XCom, logs and the ledger ------------------------------------------------
 
 
 class UploadUrlVault:

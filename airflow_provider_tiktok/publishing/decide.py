@@ -46,6 +46,7 @@ class TikTokView:
     uploaded_bytes: int = 0
     fail_reason: str | None = None
     unknown_publish: bool = False  # TikTok answered invalid_publish_id
+    post_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,19 @@ def task_instance_key(dag_id: str, run_id: str, task_id: str, map_index: int) ->
     return f"ti:{dag_id}/{run_id}/{task_id}/{map_index}"
 
 
+def account_of(open_id: str | None, conn_id: str) -> str:
+    """The ledger's account: the connection's open_id, else the connection itself (both stable across tries)."""
+    return open_id or f"conn:{conn_id}"
+
+
+def entry_for(conn_id: str, key: str) -> PublishRecord | None:
+    """From a running task: the ledger entry of ``key`` for the account behind ``conn_id`` (None if never seen)."""
+    from airflow_provider_tiktok.hooks.tiktok import TikTokHook
+
+    seed = TikTokHook(tiktok_conn_id=conn_id).settings.seed
+    return PublishLedger(account_of(seed.open_id if seed else None, conn_id), key, SdkVariables()).load()
+
+
 class VariableBackend(Protocol):
     """The three Variable calls the ledger makes (``airflow.sdk.Variable`` in tasks)."""
 
@@ -132,7 +145,7 @@ def _all_records() -> Iterator[PublishRecord]:
 
 
 def forget(account: str, key: str) -> bool:
-    """Delete the entry of (account, key) so the next run publishes it again: a deliberate repost. True if it existed."""
+    """Delete the entry of (account, key): the next run publishes it again (a deliberate repost). True if it existed."""
     from airflow.models.variable import Variable as VariableModel
     from airflow.utils.session import create_session
 

@@ -66,7 +66,7 @@ class PublishRecord:
     post_ids: tuple[str, ...] = ()
     post_url: str | None = None
     superseded: tuple[str, ...] = ()  # earlier publish_ids of this key that can never complete
-    cap_waiting_since: float | None = None
+    pull_retries: int = 0  # re-inits after video_pull_failed / photo_pull_failed
     result: Mapping[str, object] = field(default_factory=dict)
 
     def evolve(self, now: float, **changes: object) -> PublishRecord:

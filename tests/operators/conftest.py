@@ -41,6 +41,14 @@ def assert_one_post(conn: Any, video: Path, result: Any) -> dict[str, Any]:
     return post
 
 
+def ledger_entry(dag_id: str, task_id: str = "publish") -> Any:
+    """The publish ledger's entry of ``dag_id.task_id`` (read from the metadata DB, as ``airflow-tiktok history``)."""
+    from airflow_provider_tiktok.publishing.ledger import history
+
+    (entry,) = [r for r in history() if r.key.startswith(f"ti:{dag_id}/") and r.key.split("/")[-2] == task_id]
+    return entry
+
+
 def publish_small_video(conn: Any, *, fail_reason: str | None = None, draft: bool = False) -> str:
     """Init and upload a small video through the real client, outside Airflow; returns the publish_id."""
     from airflow_provider_tiktok.api.chunks import plan_chunks

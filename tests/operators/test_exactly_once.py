@@ -20,6 +20,7 @@ from tests.operators.conftest import (
     STATUS_PATH,
     assert_one_post,
     completed_posts,
+    ledger_entry,
     requests_to,
 )
 
@@ -52,7 +53,7 @@ def test_fails_after_init_before_any_byte(tiktok_conn, video, capsys):
     assert result.ti("publish").try_number == 2
     assert_one_post(tiktok_conn, video, result)
     assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 1
-    assert "Resume: TikTok has 0 of 11,000,000 bytes" in capsys.readouterr().out
+    assert "continue_upload, because TikTok has 0 of 11,000,000 bytes" in capsys.readouterr().out
 
 
 def test_connection_reset_mid_upload_resumes_from_server_progress(tiktok_conn, video, capsys):
@@ -64,7 +65,7 @@ def test_connection_reset_mid_upload_resumes_from_server_progress(tiktok_conn, v
     assert_one_post(tiktok_conn, video, result)
     assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 1
     assert len(requests_to(tiktok_conn.control, UPLOAD)) == 3  # chunk 1, chunk 2 (reset), chunk 2 again
-    assert "Resume: TikTok has 5,242,880 of 11,000,000 bytes" in capsys.readouterr().out
+    assert "continue_upload, because TikTok has 5,242,880 of 11,000,000 bytes" in capsys.readouterr().out
 
 
 def test_fails_after_upload_before_polling(tiktok_conn, video, capsys):
@@ -72,11 +73,11 @@ def test_fails_after_upload_before_polling(tiktok_conn, video, capsys):
     tiktok_conn.control.inject_fault(STATUS_PATH, nth=1, status=503)
     result = run_dag(_dag("eo_before_poll", video))
     assert result.states == {"publish": "success"}
-    assert result.ti("publish").try_number == 2
+    assert result.ti("publish").try_number == 1  # the failed check deferred to the trigger instead of failing
     assert_one_post(tiktok_conn, video, result)
     assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 1
     assert len(requests_to(tiktok_conn.control, UPLOAD)) == 2  # nothing re-sent
-    assert "already reached PUBLISH_COMPLETE; not posting again" in capsys.readouterr().out
+    assert "Could not ask TikTok about publish" in capsys.readouterr().out
 
 
 def test_fails_during_polling(tiktok_conn, video):
@@ -101,14 +102,14 @@ def test_expired_upload_url_starts_over_and_the_old_publish_never_completes(tikt
     dag = _dag("eo_expired_url", video, retries=0)
     first = run_dag(dag)
     assert first.states == {"publish": "failed"}
-    old_id = first.ti("publish").task_state["tiktok_publish"]["publish_id"]
+    old_id = ledger_entry("eo_expired_url").publish_id
     tiktok_conn.advance_clock(3700)  # upload URLs live one hour
     second = clear_and_rerun(dag, first, ["publish"])
     assert second.states == {"publish": "success"}
     post = assert_one_post(tiktok_conn, video, second)
     assert post["publish_id"] != old_id
     assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 2
-    assert second.ti("publish").task_state["tiktok_publish"]["superseded"] == [old_id]
+    assert ledger_entry("eo_expired_url").superseded == (old_id,)
     assert "expired or is unknown (HTTP 403); that publish can never complete" in capsys.readouterr().out
 
 
@@ -122,7 +123,7 @@ def test_changed_video_is_not_resumed_into_the_old_upload(tiktok_conn, video, ca
     second = clear_and_rerun(dag, first, ["publish"])
     assert second.states == {"publish": "success"}
     assert_one_post(tiktok_conn, video, second)
-    assert "the video changed since publish" in capsys.readouterr().out
+    assert "the video's size or fingerprint changed since its upload began" in capsys.readouterr().out
 
 
 def test_clearing_a_finished_task_does_not_post_again(tiktok_conn, small_video):
@@ -143,4 +144,58 @@ def test_file_upload_init_lost_in_transit_is_safe_to_redo(tiktok_conn, small_vid
     assert result.states == {"publish": "success"}
     assert len(requests_to(tiktok_conn.control, VIDEO_INIT)) == 2
     assert_one_post(tiktok_conn, small_video, result)
-    assert "That publish never got its upload URL" in capsys.readouterr().out
+    assert "a FILE_UPLOAD publish without its URL can never post" in capsys.readouterr().out
+
+
+def test_a_change_inside_the_uploaded_bytes_is_caught_even_with_the_same_size_and_ends(tiktok_conn, video, capsys):
+    """Only the middle of chunk 1 changes: the cheap fingerprint (size, first and last MiB) matches, the digest not."""
+    tiktok_conn.control.settings(processing_seconds=0)
+    tiktok_conn.control.inject_fault(UPLOAD, nth=2, action="reset")
+    dag = _dag("eo_changed_middle", video, retries=0)
+    first = run_dag(dag)
+    assert first.states == {"publish": "failed"}
+    data = bytearray(video.read_bytes())
+    data[3_000_000:3_000_010] = b"0123456789"
+    video.write_bytes(bytes(data))
+    second = clear_and_rerun(dag, first, ["publish"])
+    assert second.states == {"publish": "success"}
+    assert_one_post(tiktok_conn, video, second)
+    assert "chunk 1 of the video differs from the bytes TikTok already has" in capsys.readouterr().out
+    assert len(ledger_entry("eo_changed_middle").superseded) == 1
+
+
+def test_idempotency_key_survives_new_runs_and_a_deleted_state_store(tiktok_conn, small_video, capsys):
+    """The ledger is not the task state store: a new DAG run with the same key, and a state store wiped between
+    tries (what Airflow 3.4 does on clear, and clear_on_success does on success), never post again."""
+    tiktok_conn.control.settings(processing_seconds=0)
+    dag = _dag("eo_key", small_video, idempotency_key="calendar-row-42")
+    first = run_dag(dag)
+    assert first.states == {"publish": "success"}
+    _wipe_state_store("eo_key")
+    again = clear_and_rerun(dag, first, ["publish"])
+    other_run = run_dag(dag, logical_date=START.add(days=1))
+    for result in (again, other_run):
+        assert result.states == {"publish": "success"}
+        assert result.xcom("publish")["publish_id"] == first.xcom("publish")["publish_id"]
+    assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 1
+    assert_one_post(tiktok_conn, small_video, first)
+    assert "already_done" in capsys.readouterr().out
+
+
+def test_clear_on_success_does_not_repost(tiktok_conn, small_video, monkeypatch):
+    tiktok_conn.control.settings(processing_seconds=0)
+    monkeypatch.setenv("AIRFLOW__STATE_STORE__CLEAR_ON_SUCCESS", "True")
+    dag = _dag("eo_clear_on_success", small_video)
+    first = run_dag(dag)
+    second = clear_and_rerun(dag, first, ["publish"])
+    assert second.states == {"publish": "success"}
+    assert len(requests_to(tiktok_conn.control, *INIT_PATHS)) == 1
+    assert_one_post(tiktok_conn, small_video, first)
+
+
+def _wipe_state_store(dag_id: str) -> None:
+    from airflow.models.task_state_store import TaskStateStoreModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(TaskStateStoreModel).filter(TaskStateStoreModel.dag_id == dag_id).delete()

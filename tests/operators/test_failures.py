@@ -9,7 +9,7 @@ from airflow.sdk import DAG
 
 from airflow_provider_tiktok.operators.tiktok import TikTokCreatorInfoOperator, TikTokPublishVideoOperator
 from tests.dag_runner import run_dag
-from tests.operators.conftest import INIT_PATHS, START, assert_one_post, completed_posts, requests_to
+from tests.operators.conftest import INIT_PATHS, START, assert_one_post, completed_posts, ledger_entry, requests_to
 
 VIDEO_INIT = "/v2/post/publish/video/init/"
 
@@ -49,8 +49,8 @@ def test_internal_failure_is_retried_with_a_new_publish(tiktok_conn, small_video
     failed = [p for p in posts if p["status"] == "FAILED"]
     assert_one_post(tiktok_conn, small_video, result)
     assert [p["fail_reason"] for p in failed] == ["internal"]
-    assert result.ti("publish").task_state["tiktok_publish"]["superseded"] == [failed[0]["publish_id"]]
-    assert "FAILED (internal); it can never complete, so starting over" in capsys.readouterr().out
+    assert ledger_entry("fail_internal").superseded == (failed[0]["publish_id"],)
+    assert "start_fresh, because the recorded publish ended internal" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_daily_cap_or_rate_limit_on_init_is_waited_out_by_deferring(tiktok_conn,
     assert result.ti("publish").try_number == 1  # waited in a deferral, not by failing and retrying
     assert len(requests_to(tiktok_conn.control, VIDEO_INIT)) == 2
     assert len(completed_posts(tiktok_conn.control)) == 1
-    assert "Nothing was created. Deferring 0 s without holding a worker slot" in capsys.readouterr().out
+    assert "nothing was created. Deferring 0 s without holding a worker slot" in capsys.readouterr().out
 
 
 def test_daily_cap_fails_fast_when_asked(tiktok_conn, small_video, capsys):

@@ -70,4 +70,4 @@ def test_lost_pull_init_is_not_repeated_blindly(tiktok_conn, media_server, capsy
     assert result.states == {"photos": "failed"}
     assert result.ti("photos").try_number == 2  # the ambiguous failure is retried once, which then stops
     assert len(requests_to(tiktok_conn.control, CONTENT_INIT)) == 1
-    assert "Not posting again blindly" in capsys.readouterr().out
+    assert "will not post again blindly" in capsys.readouterr().out

@@ -49,8 +49,8 @@ def test_preflight_failures_cost_no_init_and_no_retries(tiktok_conn, tmp_path, s
     assert set(result.states.values()) == {"failed"}, result.states
     assert {ti.try_number for ti in result.tasks.values()} == {1}  # AirflowFailException: no retries spent
     assert requests_to(tiktok_conn.control, *INIT_PATHS) == []
-    # Static checks fail before creator_info; the other five asked who posts, and stopped there.
-    assert len(requests_to(tiktok_conn.control, CREATOR_INFO)) == 5
+    # Static and local-file checks fail before creator_info; the other three asked who posts, and stopped there.
+    assert len(requests_to(tiktok_conn.control, CREATOR_INFO)) == 3
     for _, expected in cases.values():
         assert expected in out
     assert "only JPEG and WebP" in out

@@ -9,6 +9,8 @@ from airflow.sdk import DAG
 from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
+from airflow_provider_tiktok.publishing.ledger import PublishLedger
+from airflow_provider_tiktok.publishing.record import Phase, PublishRecord
 from tests.dag_runner import run_dag
 from tests.operators.conftest import (
     START,
@@ -177,12 +179,29 @@ def test_mapped_publishes_are_independent(tiktok_conn, tmp_path):
     assert ids == {p["publish_id"] for p in posts}
 
 
+class _NoVariables:
+    """The wait never touches the ledger; fail loudly if it does."""
+
+    def get(self, key: str) -> str | None:
+        raise AssertionError("the wait read the ledger")
+
+    def set(self, key: str, value: str, description: str) -> None:
+        raise AssertionError("the wait wrote the ledger")
+
+    def delete(self, key: str) -> None:
+        raise AssertionError("the wait deleted from the ledger")
+
+
 def test_deferral_hands_the_trigger_the_status_the_task_saw(tiktok_conn):
     """The trigger logs only changes from what the task log already shows, and waits before its first poll."""
     tiktok_conn.control.settings(processing_seconds=3600)
     publish_id = publish_small_video(tiktok_conn)
     operator = TikTokPublishVideoOperator(task_id="p", video="unused.mp4", privacy_level="SELF_ONLY", poll_interval=3)
+    record = PublishRecord(
+        account="a", key="k", phase=Phase.UPLOADED, media="video", mode="direct", source="FILE_UPLOAD",
+        owner="o", created_at=0.0, updated_at=0.0, publish_id=publish_id,
+    )  # fmt: skip
     with pytest.raises(TaskDeferred) as deferred:
-        operator.wait_or_finish({}, tiktok_conn.hook().get_client(), publish_id)
+        operator.wait({}, tiktok_conn.hook().get_client(), PublishLedger("a", "k", _NoVariables()), record)
     trigger = deferred.value.trigger
     assert (trigger.publish_id, trigger.last_status, trigger.poll_interval) == (publish_id, "PROCESSING_UPLOAD", 3.0)

@@ -97,7 +97,7 @@ def test_expired_upload_url_needs_a_new_init_which_clearing_init_provides(tiktok
     everything = clear_and_rerun(dag, upload_again, ["init", "upload", "wait"])
     assert everything.states == {"init": "success", "upload": "success", "wait": "success"}
     assert everything.xcom("init")["publish_id"] != old_id
-    assert "upload URL is no longer stored" in capsys.readouterr().out
+    assert "is gone, so it can never complete" in capsys.readouterr().out
     (post,) = completed_posts(tiktok_conn.control)
     assert post["sha256"] == sha256_of(video)
     assert post["publish_id"] == everything.xcom("init")["publish_id"]

@@ -1,0 +1,509 @@
+"""The publishing operator: one straight line from checks to the post, driven by the ledger and ``decide``.
+
+``run()`` checks every argument and the local media (no API call), reads the publish record, asks
+:func:`~airflow_provider_tiktok.publishing.decide.decide` what to do, and does it: start fresh (creator info, the
+creator's rules, claim, init, upload), continue an upload from TikTok's ``uploaded_bytes``, wait for TikTok, or stop
+because the publish is already done. The record is written before init and after every step (see
+``publishing/ledger.py``), so a retry, a "Clear" or a new run with the same ``idempotency_key`` picks up exactly where
+the last one stopped. Video and photo posts differ only in their :class:`~.strategy.PostStrategy`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Collection, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow.sdk import BaseOperatorLink
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_provider_tiktok.links import TikTokPostLink
+from airflow_provider_tiktok.operators._common import (
+    FAILED,
+    POST_URL_XCOM_KEY,
+    PUBLISH_COMPLETE,
+    UploadUrlVault,
+    default_deferrable,
+    final_statuses,
+    post_url,
+    raise_for_event,
+    to_airflow_error,
+)
+from airflow_provider_tiktok.operators.args import (
+    check_bool,
+    check_choice,
+    check_duration,
+    check_optional_text,
+    check_seconds,
+)
+from airflow_provider_tiktok.operators.base import Identity, TikTokBaseOperator
+from airflow_provider_tiktok.operators.upload import UploadRun, verify_uploaded_prefix
+from airflow_provider_tiktok.publishing.decide import Action, Decision, Goal, Situation, TikTokView, decide
+from airflow_provider_tiktok.publishing.ledger import PublishLedger, SdkVariables, account_of, task_instance_key
+from airflow_provider_tiktok.publishing.record import Phase, PublishRecord
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_tiktok.api.client import TikTokClient
+    from airflow_provider_tiktok.hooks.tiktok import TikTokHook
+    from airflow_provider_tiktok.operators._source import VideoFile
+    from airflow_provider_tiktok.operators.strategy import PostStrategy, Prepared
+
+PULL_FAILURES = ("video_pull_failed", "photo_pull_failed")
+BUSY_WAIT = 60.0
+
+
+class TikTokPublishOperator(TikTokBaseOperator):
+    """Init, upload, wait until TikTok reports a final state; then the result, the link and asset events.
+
+    :param idempotency_key: publish this key at most once per account, across retries, clears, new DAG runs and
+        backfills (templated; e.g. a calendar row id or a YouTube video id). Without it, the task instance is the
+        key. To post a key again on purpose: ``airflow-tiktok forget --key KEY``.
+    :param ambiguous_init: a FILE_UPLOAD init whose answer was lost is re-sent (``"retry"``, default: the lost
+        publish never gets its upload URL, but may count toward the daily cap) or fails the task (``"fail"``).
+    :param pull_failed_retries: TikTok recommends retrying ``video_pull_failed``/``photo_pull_failed`` when the
+        URL is valid; a FAILED publish can never post, so re-initialising cannot post twice (default 1).
+    :param deferrable: wait for TikTok in the triggerer (default: ``[operators] default_deferrable``, else True)
+        or poll from the worker.
+    """
+
+    operator_extra_links: Collection[BaseOperatorLink] = (TikTokPostLink(),)
+
+    def __init__(
+        self,
+        *,
+        draft: bool = False,
+        wait_for_creator_post: bool = False,
+        poll_interval: float = 10.0,
+        max_poll_interval: float = 60.0,
+        wait_timeout: timedelta | float = timedelta(hours=2),
+        idempotency_key: str | None = None,
+        ambiguous_init: str = "retry",
+        pull_failed_retries: int = 1,
+        deferrable: bool | None = None,
+        unaudited: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.draft = check_bool("draft", draft)
+        self.wait_for_creator_post = check_bool("wait_for_creator_post", wait_for_creator_post)
+        self.poll_interval = check_seconds("poll_interval", poll_interval, positive=True)
+        self.max_poll_interval = check_seconds("max_poll_interval", max_poll_interval, positive=True)
+        self.wait_timeout = check_duration("wait_timeout", wait_timeout)
+        self.idempotency_key = idempotency_key
+        self.ambiguous_init = check_choice("ambiguous_init", ambiguous_init, ("retry", "fail"))
+        if not isinstance(pull_failed_retries, int) or isinstance(pull_failed_retries, bool) or pull_failed_retries < 0:
+            raise AirflowFailException(f"pull_failed_retries: must be an integer >= 0, got {pull_failed_retries!r}")
+        self.pull_failed_retries = pull_failed_retries
+        self.deferrable = default_deferrable() if deferrable is None else check_bool("deferrable", deferrable)
+        self.unaudited = check_bool("unaudited", unaudited)
+        self._live: tuple[TikTokClient, PublishLedger, str] | None = None
+        self._owner = ""
+
+    # -- what subclasses provide --
+
+    def strategy(self) -> PostStrategy:
+        """The post this task makes (built from the rendered arguments)."""
+        raise NotImplementedError
+
+    @property
+    def mode(self) -> str:
+        return "draft" if self.draft else "direct"
+
+    @property
+    def wait_for(self) -> frozenset[str]:
+        return frozenset(final_statuses(draft=self.draft, wait_for_creator_post=self.wait_for_creator_post))
+
+    def check_rendered(self) -> None:
+        super().check_rendered()
+        self.idempotency_key = check_optional_text("idempotency_key", self.idempotency_key)
+
+    # -- the straight line --
+
+    def execute(self, context: Context) -> dict[str, object]:
+        return self.run(context)
+
+    def run(self, context: Context, waiting_since: float | None = None) -> dict[str, object]:
+        self.check_rendered()
+        self._owner = self.task_instance_owner(context)
+        post = self.strategy()
+        video = post.inspect_local()  # the file's checks, before any API call
+        hook = self.hook()
+        post.check_static(hook)
+        client = self.client(hook)
+        ledger = self.ledger(context, hook)
+        record = ledger.load()
+        decision = self.next_step(record, client, video)
+        self.log.info("Exactly once (key %s): %s, because %s", ledger.key, decision.action.value, decision.reason)
+        if decision.action is Action.ALREADY_DONE and record is not None:
+            return self.finish_done(context, ledger, record, client)
+        if decision.action is Action.AMBIGUOUS_INIT:
+            raise AirflowFailException(self.ambiguous_message(ledger, decision))
+        if decision.action is Action.BUSY_ELSEWHERE:
+            self.defer_wait(decision.reason, BUSY_WAIT, waiting_since)
+        if decision.action is Action.CHECK_LATER:
+            self.defer_wait(decision.reason, BUSY_WAIT, waiting_since)
+        if decision.action is Action.START_FRESH:
+            record = self.start(context, hook, client, ledger, record, decision, post, video, waiting_since)
+        elif decision.action is Action.CONTINUE_UPLOAD and record is not None and video is not None:
+            from airflow_provider_tiktok.api.errors import TikTokUploadExpiredError
+
+            try:
+                record = self.upload(client, ledger, record, video, decision.from_byte)
+            except TikTokUploadExpiredError as exc:
+                why = f"the upload URL of publish {record.publish_id} expired or is unknown (HTTP {exc.http_status})"
+                self.log.warning("%s; that publish can never complete, so starting over with a new init", why)
+                fresh = Decision(Action.START_FRESH, why, supersede=True)
+                record = self.start(context, hook, client, ledger, record, fresh, post, video, waiting_since)
+        assert record is not None and record.publish_id is not None
+        return self.wait(context, client, ledger, record)
+
+    def ledger(self, context: Context, hook: TikTokHook) -> PublishLedger:
+        # From the connection alone, so every try of every run computes the same account for the same connection.
+        seed = hook.settings.seed
+        account = account_of(seed.open_id if seed is not None else None, self.tiktok_conn_id)
+        key = self.idempotency_key or task_instance_key(
+            self.dag_id, context["run_id"], self.task_id, _map_index(context)
+        )
+        return PublishLedger(account, key, SdkVariables())
+
+    def task_instance_owner(self, context: Context) -> str:
+        return task_instance_key(self.dag_id, context["run_id"], self.task_id, _map_index(context))[3:]
+
+    def next_step(
+        self, record: PublishRecord | None, client: TikTokClient, video: VideoFile | None, goal: Goal = "publish"
+    ) -> Decision:
+        """Gather what ``decide`` needs (TikTok's view of the recorded publish, the upload URL) and decide."""
+        view = None
+        stored = False
+        if record is not None and record.publish_id and record.phase in (Phase.INITIALISED, Phase.UPLOADED):
+            view = self.ask_tiktok(client, record.publish_id)
+            if record.source == "FILE_UPLOAD" and record.phase is Phase.INITIALISED:
+                stored = UploadUrlVault.get(record.publish_id) is not None
+        situation = Situation(
+            now=time.time(),
+            owner=self._owner,
+            wait_for=self.wait_for,
+            tiktok=view,
+            upload_url_stored=stored,
+            goal=goal,
+            ambiguous_init=self.ambiguous_init,  # type: ignore[arg-type]
+        )
+        decision = decide(record, situation)
+        resuming = decision.action is Action.CONTINUE_UPLOAD and record is not None and video is not None
+        if resuming and not verify_uploaded_prefix(record, video, decision.from_byte, self.log):  # type: ignore[arg-type]
+            decision = decide(record, dataclasses.replace(situation, source_changed=True))
+        return decision
+
+    def ask_tiktok(self, client: TikTokClient, publish_id: str) -> TikTokView:
+        from airflow_provider_tiktok.api.errors import TikTokError
+
+        try:
+            status = client.fetch_status(publish_id)
+        except TikTokError as exc:
+            if exc.code == "invalid_publish_id":
+                return TikTokView(unknown_publish=True)
+            if exc.retryable:
+                self.log.warning("Could not ask TikTok about publish %s now (%s)", publish_id, exc.code)
+                return TikTokView()
+            raise to_airflow_error(exc, f"Checking earlier publish {publish_id}") from exc
+        self.log.info("TikTok reports publish %s as %s", publish_id, status.status)
+        return TikTokView(
+            status=str(status.status),
+            uploaded_bytes=status.uploaded_bytes or 0,
+            fail_reason=status.fail_reason,
+            post_ids=tuple(status.post_ids),
+        )
+
+    # -- starting fresh --
+
+    def start(
+        self,
+        context: Context,
+        hook: TikTokHook,
+        client: TikTokClient,
+        ledger: PublishLedger,
+        record: PublishRecord | None,
+        decision: Decision,
+        post: PostStrategy,
+        video: VideoFile | None,
+        since: float | None,
+        *,
+        upload: bool = True,
+    ) -> PublishRecord:
+        """Creator info and its rules, then claim the key, init and (for files) upload every byte."""
+        from airflow_provider_tiktok.api.errors import TikTokError
+
+        identity = self.identify(client, context, draft=self.draft, since=since)
+        prepared = post.check_for_creator(hook, identity.creator, video)
+        self.link_profile(context, identity)
+        now = time.time()
+        if record is not None and decision.supersede and record.publish_id:
+            UploadUrlVault.discard(record.publish_id, self.log)
+        claim = self.new_record(ledger, record, post, prepared, identity, now, decision)
+        claimed = ledger.claim(claim)
+        if claimed.owner != claim.owner or claimed.updated_at != claim.updated_at:
+            self.defer_wait(f"task {claimed.owner} claimed this key at the same moment", BUSY_WAIT, since)
+        try:
+            result = post.init(client, prepared)
+        except TikTokError as exc:
+            if exc.http_status is not None and 400 <= exc.http_status < 500:
+                ledger.save(claim.evolve(time.time(), phase=Phase.CLAIMED, error=exc.code))  # nothing was created
+            else:
+                self.log.warning("Init failed without a clear answer (%s); the next try decides from the ledger", exc)
+            self.wait_or_raise(context, exc, "Initialising the post", since)
+        publish_id = str(result.publish_id)
+        self.log.info("Initialised %s %s publish %s (%s)", self.mode, post.media, publish_id, post.source)
+        if prepared.plan is not None:
+            if not result.upload_url:
+                raise AirflowException(f"TikTok returned no upload URL for publish {publish_id}")
+            UploadUrlVault.put(publish_id, result.upload_url)
+        phase = Phase.INITIALISED if prepared.plan is not None else Phase.UPLOADED
+        record = ledger.save(
+            claim.evolve(time.time(), phase=phase, publish_id=publish_id, upload_issued_at=time.time())
+        )
+        if prepared.video is not None and upload:
+            from airflow_provider_tiktok.api.errors import TikTokUploadExpiredError
+
+            try:
+                record = self.upload(client, ledger, record, prepared.video, 0)
+            except TikTokUploadExpiredError as exc:
+                raise AirflowException(f"The fresh upload URL of publish {publish_id} was refused: {exc}") from exc
+        return record
+
+    def new_record(
+        self,
+        ledger: PublishLedger,
+        record: PublishRecord | None,
+        post: PostStrategy,
+        prepared: Prepared,
+        identity: Identity,
+        now: float,
+        decision: Decision,
+    ) -> PublishRecord:
+        earlier: tuple[str, ...] = ()
+        if record is not None:
+            earlier = record.superseding(now, decision.reason).superseded if decision.supersede else record.superseded
+        return PublishRecord(
+            account=ledger.account,
+            key=ledger.key,
+            phase=Phase.INIT_SENT,
+            media=post.media,
+            mode="draft" if self.draft else "direct",
+            source=post.source,
+            owner=self._owner,
+            created_at=record.created_at if record is not None else now,
+            updated_at=now,
+            conn_id=self.tiktok_conn_id,
+            title=post.title,
+            plan=prepared.plan,
+            content_type=prepared.video.content_type if prepared.video else None,
+            fingerprint=prepared.video.fingerprint if prepared.video else None,
+            init_sent_at=now,
+            creator_username=identity.username,
+            creator_nickname=identity.nickname,
+            superseded=earlier,
+            pull_retries=record.pull_retries if record is not None else 0,
+        )
+
+    def upload(
+        self, client: TikTokClient, ledger: PublishLedger, record: PublishRecord, video: VideoFile, start: int
+    ) -> PublishRecord:
+        assert record.publish_id is not None
+        upload_url = UploadUrlVault.get(record.publish_id)
+        if upload_url is None:
+            raise AirflowException(f"The upload URL of publish {record.publish_id} could not be read back; retrying")
+        record = UploadRun(self.log, client, ledger, record, video).send(upload_url, start)
+        UploadUrlVault.discard(record.publish_id or "", self.log)
+        return record
+
+    # -- waiting and finishing --
+
+    def wait(
+        self, context: Context, client: TikTokClient, ledger: PublishLedger, record: PublishRecord
+    ) -> dict[str, object]:
+        """Check once (the dbt-cloud pattern); then defer to the status trigger, or poll here without a triggerer."""
+        from airflow_provider_tiktok.triggers.tiktok import final_event
+
+        publish_id = record.publish_id or ""
+        deadline = time.time() + self.wait_timeout.total_seconds()
+        interval = self.poll_interval
+        self._live = (client, ledger, publish_id)
+        while True:
+            view = self.ask_tiktok(client, publish_id)
+            if view.status in self.wait_for or view.status == FAILED:
+                status = client_status(view)
+                return self.execute_complete(context, event=final_event(publish_id, status).payload)
+            if self.deferrable:
+                self.defer_for_status(publish_id, view.status)
+            if time.time() + interval > deadline:
+                raise AirflowException(
+                    f"TikTok publish {publish_id} is still {view.status} after {self.wait_timeout}; the next try "
+                    "resumes waiting for it (nothing is posted again)"
+                )
+            time.sleep(interval)
+            interval = min(interval * 1.5, self.max_poll_interval)
+
+    def defer_for_status(self, publish_id: str, last_status: str | None) -> NoReturn:
+        from airflow_provider_tiktok.triggers.tiktok import TikTokPublishStatusTrigger
+
+        self.log.info(
+            "Deferring until TikTok reports %s for publish %s (at most %s); no worker slot is held meanwhile",
+            " or ".join(sorted(self.wait_for)),
+            publish_id,
+            self.wait_timeout,
+        )
+        self.defer(
+            trigger=TikTokPublishStatusTrigger(
+                tiktok_conn_id=self.tiktok_conn_id,
+                publish_id=publish_id,
+                end_time=time.time() + self.wait_timeout.total_seconds(),
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                wait_for=sorted(self.wait_for),
+                last_status=last_status,
+            ),
+            method_name="execute_complete",
+            # A little longer than the trigger's own deadline, so the trigger's clear timeout event wins.
+            timeout=self.wait_timeout + timedelta(minutes=5),
+        )
+
+    def execute_complete(self, context: Context, event: Mapping[str, object] | None = None) -> dict[str, object]:
+        """The single end of every publish: record it, then the result, the link and asset events; or a failure."""
+        self._live = None
+        ledger = self.ledger(context, self.hook())
+        record = ledger.load()
+        if record is None:
+            raise AirflowFailException(f"The ledger entry of key {ledger.key} vanished while TikTok processed it")
+        try:
+            ok = raise_for_event(event, what="TikTok publish")
+        except AirflowException as exc:
+            if event and event.get("publish_status") == FAILED:
+                reason = str(event.get("fail_reason"))
+                record = ledger.save(record.evolve(time.time(), phase=Phase.FAILED, status=FAILED, fail_reason=reason))
+                if reason in PULL_FAILURES and record.pull_retries < self.pull_failed_retries:
+                    self.log.warning(
+                        "TikTok could not pull the media (%s); re-initialising once, as TikTok advises", reason
+                    )
+                    ledger.save(record.evolve(time.time(), pull_retries=record.pull_retries + 1))
+                    return self.run(context)
+            else:
+                ledger.save(record.evolve(time.time(), error=str(exc)[:500]))
+            raise
+        result = self.build_result(record, ok)
+        ledger.save(
+            record.evolve(
+                time.time(),
+                phase=Phase.DONE,
+                status=str(result["status"]),
+                post_ids=tuple(result["post_ids"]),  # type: ignore[arg-type]
+                post_url=result["post_url"],
+                result=result,
+                error=None,
+            )
+        )
+        self.publish_outputs(context, result)
+        return result
+
+    def finish_done(
+        self, context: Context, ledger: PublishLedger, record: PublishRecord, client: TikTokClient
+    ) -> dict[str, object]:
+        """The key was published before: return that result (and its link), post nothing."""
+        if record.phase is Phase.DONE and record.result:
+            result = dict(record.result)
+            self.log.info("Already published as %s: %s; not posting again", record.publish_id, result.get("post_url"))
+            self.publish_outputs(context, result)
+            return result
+        return self.wait(context, client, ledger, record)
+
+    def build_result(self, record: PublishRecord, event: Mapping[str, object]) -> dict[str, object]:
+        post_ids = [str(p) for p in event.get("post_ids") or []]  # type: ignore[attr-defined]
+        return {
+            "publish_id": event["publish_id"],
+            "status": event.get("publish_status"),
+            "post_ids": post_ids,
+            "post_url": post_url(record.creator_username, post_ids, photo=record.media == "photo"),
+            "creator_username": record.creator_username,
+            "creator_nickname": record.creator_nickname,
+            "mode": record.mode,
+            "source": record.source,
+            "video_size": record.plan.video_size if record.plan else None,
+            "idempotency_key": record.key,
+        }
+
+    def publish_outputs(self, context: Context, result: Mapping[str, object]) -> None:
+        """Log the outcome, push the link's XCom and attach the publish to any Asset outlets."""
+        from airflow.sdk import Asset
+
+        url = result.get("post_url")
+        if result.get("post_ids"):
+            self.log.info("Published: %s", url)
+        elif result.get("status") == PUBLISH_COMPLETE:
+            self.log.info(
+                "Published (TikTok gives no public post id for private posts or posts in moderation): %s", url
+            )
+        else:
+            self.log.info("Sent to the creator's TikTok inbox to finish in the app: %s", url)
+        if url:
+            context["ti"].xcom_push(key=POST_URL_XCOM_KEY, value=url)
+        extra = {
+            "publish_id": result["publish_id"],
+            "post_url": url,
+            "post_ids": list(result.get("post_ids") or []),  # type: ignore[call-overload]
+        }
+        for outlet in self.outlets or []:
+            if isinstance(outlet, Asset):
+                context["outlet_events"][outlet].extra.update(extra)
+
+    def link_profile(self, context: Context, identity: Identity) -> None:
+        """Link to the creator's profile until the post exists."""
+        profile = post_url(identity.username, [])
+        if profile:
+            context["ti"].xcom_push(key=POST_URL_XCOM_KEY, value=profile)
+
+    def ambiguous_message(self, ledger: PublishLedger, decision: Decision) -> str:
+        return (
+            f"{decision.reason}. TikTok may be creating that post already, and there is no way to check without its "
+            "publish_id, so this task will not post again blindly. Check the creator's profile and inbox; to post "
+            f"anyway: airflow-tiktok forget --conn-id {self.tiktok_conn_id} --key '{ledger.key}', then clear the task."
+        )
+
+    def on_kill(self) -> None:
+        """A killed task cancels what TikTok lets us cancel (a PULL_FROM_URL download) and records it."""
+        if self._live is None:
+            return
+        client, ledger, publish_id = self._live
+        record = ledger.load()
+        if record is None or record.source != "PULL_FROM_URL" or record.phase is Phase.DONE:
+            return
+        from airflow_provider_tiktok.api.errors import TikTokError
+
+        try:
+            client.cancel(publish_id)
+        except TikTokError as exc:
+            self.log.warning("Could not cancel publish %s: %s", publish_id, exc)
+            return
+        ledger.save(
+            record.evolve(time.time(), phase=Phase.FAILED, fail_reason="publish_cancelled", error="task killed")
+        )
+        self.log.warning("Task killed: cancelled TikTok's download of publish %s", publish_id)
+
+
+def client_status(view: TikTokView) -> object:
+    """The status object ``final_event`` takes, from the view."""
+    from airflow_provider_tiktok.api.models import PublishStatus
+
+    return PublishStatus(
+        status=view.status or "",
+        fail_reason=view.fail_reason,
+        post_ids=list(view.post_ids),
+        uploaded_bytes=view.uploaded_bytes,
+    )
+
+
+def _map_index(context: Context) -> int:
+    index = getattr(context["ti"], "map_index", -1)
+    return -1 if index is None else int(index)
