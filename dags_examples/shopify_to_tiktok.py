@@ -23,8 +23,8 @@ What it shows:
            -H 'Content-Type: application/json' -d '{"asset_id": <id of shopify://.../products>, "extra": {}}'
 
   (``GET /api/v2/assets`` lists the ids; unpause the DAG first, asset events do not queue runs of paused DAGs.)
-* **Exactly once**: each product id is recorded in the ``shopify_to_tiktok_ledger`` asset's state store by the
-  task that published it (see ``tiktok_content_calendar`` for why).
+* **Exactly once**: each product id is the carousel's ``idempotency_key``, so the provider's ledger (durable across
+  re-runs, clears and backfills) posts it at most once; this DAG also leaves out products the ledger already holds.
 
 Settings (environment, read at parse time): ``SHOPIFY_SHOP`` (for the asset name), ``SHOPIFY_API_VERSION``,
 ``TIKTOK_MEDIA_BASE``, ``TIKTOK_MEDIA_PUBLIC_URL``, ``TIKTOK_CONN_ID``, ``TIKTOK_PRIVACY_LEVEL`` (default
@@ -44,8 +44,8 @@ import pendulum
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, ObjectStoragePath, Param, dag, task
 
 from airflow_provider_tiktok.api.rules import PHOTO_DESCRIPTION_MAX, PHOTO_TITLE_MAX, PHOTOS_MAX, utf16_len
-from airflow_provider_tiktok.demo.ledger import AssetLedgerMixin
 from airflow_provider_tiktok.operators.tiktok import TikTokPhotoPostOperator
+from airflow_provider_tiktok.publishing.ledger import entry_for
 
 SHOP = os.environ.get("SHOPIFY_SHOP", "your-shop")
 API_VERSION = os.environ.get("SHOPIFY_API_VERSION", "2026-10")
@@ -56,7 +56,6 @@ PRIVACY_LEVEL = os.environ.get("TIKTOK_PRIVACY_LEVEL", "SELF_ONLY")
 SHOPIFY_CONN_ID = "shopify_admin"
 
 PRODUCTS = Asset(name=f"shopify_products_{SHOP}", uri=f"shopify://{SHOP}/products")
-LEDGER = Asset(name="shopify_to_tiktok_ledger", uri="tiktok-ledger://shopify_to_tiktok")
 PHOTO_TYPES = {".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp"}
 
 PRODUCTS_QUERY = """
@@ -123,16 +122,6 @@ def product_key(product: dict[str, Any]) -> str:
     return str(product.get("legacyResourceId") or product["id"].rsplit("/", 1)[-1])
 
 
-# --- exactly-once glue ------------------------------------------------------------------------------------------
-
-
-class LedgeredPhotoPostOperator(AssetLedgerMixin, TikTokPhotoPostOperator):
-    """Post unless ``ledger_key`` (the product id) is in the ledger; record the result in the same task."""
-
-    ledger = LEDGER
-    skip_message = "product {key} already posted as {publish_id}"
-
-
 @dag(
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 * * * *", timezone="UTC"), assets=[PRODUCTS]),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
@@ -143,12 +132,11 @@ class LedgeredPhotoPostOperator(AssetLedgerMixin, TikTokPhotoPostOperator):
     doc_md=__doc__,
 )
 def shopify_to_tiktok() -> None:
-    @task(inlets=[LEDGER])
-    def find_new_products(params: dict[str, Any], **context: Any) -> list[dict[str, Any]]:
+    @task
+    def find_new_products(params: dict[str, Any]) -> list[dict[str, Any]]:
         since = datetime.now(UTC) - timedelta(hours=int(params["lookback_hours"]))
         products = _query_products(f"created_at:>'{since.strftime('%Y-%m-%dT%H:%M:%SZ')}' AND status:active")
-        ledger = context["asset_state_store"][LEDGER]
-        fresh = [p for p in products if not ledger.get(product_key(p))]
+        fresh = [p for p in products if entry_for(TIKTOK_CONN_ID, f"shopify:{product_key(p)}") is None]
         # Filter here, not by skipping a mapped task: one skipped instance would skip every downstream post.
         postable = [p for p in fresh if photo_urls(p)[0]]
         for product in fresh:
@@ -181,14 +169,13 @@ def shopify_to_tiktok() -> None:
             "photo_images": public,
             "title": trim_words(product["title"], PHOTO_TITLE_MAX),
             "description": trim_words(html_to_text(product.get("descriptionHtml", "")), PHOTO_DESCRIPTION_MAX),
-            "ledger_key": key,
+            "idempotency_key": f"shopify:{key}",
         }
 
-    LedgeredPhotoPostOperator.partial(
+    TikTokPhotoPostOperator.partial(
         task_id="post_carousel",
         tiktok_conn_id=TIKTOK_CONN_ID,
         privacy_level=PRIVACY_LEVEL,
-        inlets=[LEDGER],
         map_index_template="{{ task.title }}",
     ).expand_kwargs(stage_photos.expand(product=find_new_products()))
 

@@ -22,12 +22,11 @@ What it shows:
   (the tests create them with ``Pool.create_or_update_pool``; ``airflow dags test`` itself ignores pools).
 * **Daily cap**: at most ``daily_cap`` (default 15) posts per account in any 24 hours, counted from the ledger.
   Due rows beyond the cap are left for a later run; they go out once the window has room again.
-* **Exactly once across runs**: a row is recorded in a ledger the moment TikTok reports it published, by the same
-  task that published it, and skipped by every later run (a re-run, a backfill, a cleared task). The ledger is the
-  Airflow 3.3 *asset state store* of the ``tiktok_content_calendar_ledger`` asset: durable in the metadata DB,
-  one key per row (parallel tasks never overwrite each other, unlike one JSON Variable), visible on the asset's page
-  in the UI, and not tied to a DAG run, so clearing or deleting runs does not forget what was posted. Within one task
-  the operator's own task state store makes retries resume instead of re-posting.
+* **Exactly once across runs**: each row's key is its publish's ``idempotency_key``. The provider's ledger records
+  the publish before init and at every step (one encrypted Variable per account and key, so parallel tasks never
+  overwrite each other), is not tied to a DAG run or a task's state store, and so a re-run, a backfill or a cleared
+  task resumes or returns the earlier post instead of posting again. ``plan`` also leaves out rows the ledger holds
+  as done, and counts them for the rolling daily cap; ``airflow-tiktok history`` lists them.
 
 Schedule: hourly (``catchup=False``, ``max_active_runs=1``); a row is due once its time is at or before the run's
 ``run_after``.
@@ -40,23 +39,23 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, Param, TaskGroup, dag, task
+from airflow.sdk import Param, TaskGroup, dag, task
 
 from airflow_provider_tiktok.api.rules import VIDEO_TITLE_MAX, utf16_len
-from airflow_provider_tiktok.demo.ledger import RESULT_KEYS, AssetLedgerMixin
 from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
+from airflow_provider_tiktok.publishing.ledger import entry_for
+from airflow_provider_tiktok.publishing.record import Phase
 
 ACCOUNTS = [a.strip() for a in os.environ.get("TIKTOK_CALENDAR_ACCOUNTS", "tiktok_default").split(",") if a.strip()]
 DEFAULT_CALENDAR = os.environ.get(
     "TIKTOK_CALENDAR_PATH", str(Path(__file__).resolve().parent / "data" / "content_calendar.csv")
 )
-LEDGER = Asset(name="tiktok_content_calendar_ledger", uri="tiktok-ledger://tiktok_content_calendar")
 PRIVACY_LEVELS = {"SELF_ONLY", "MUTUAL_FOLLOW_FRIENDS", "FOLLOWER_OF_CREATOR", "PUBLIC_TO_EVERYONE"}
 CAP_WINDOW = timedelta(hours=24)
 
@@ -139,11 +138,15 @@ def plan_account(
     *,
     now: datetime,
     daily_cap: int,
+    clock: datetime | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """Pick the rows of ``account`` to publish now: due, not yet in the ledger, within the rolling daily cap.
 
+    A row is due once its time is at or before ``now`` (the run's ``run_after``); the cap counts posts published in
+    the 24 hours before ``clock`` (the wall clock: TikTok counts real time, also during a backfill of old runs).
     Returns the rows to publish (oldest first) and a report of everything else by reason.
     """
+    clock = clock or now
     mine = sorted((r for r in rows if r["account"] == account), key=lambda r: r["time"])
     report: dict[str, list[str]] = {"published_before": [], "not_due": [], "waiting_for_cap": []}
     due, recent = [], 0
@@ -151,7 +154,7 @@ def plan_account(
         entry = ledger(row["key"])
         if entry:
             report["published_before"].append(row["key"])
-            if now - CAP_WINDOW < parse_time(entry["published_at"]) <= now:
+            if clock - CAP_WINDOW < parse_time(entry["published_at"]) <= clock:
                 recent += 1
         elif parse_time(row["time"]) > now:
             report["not_due"].append(row["key"])
@@ -169,25 +172,16 @@ def publish_kwargs(row: dict[str, Any], now: datetime) -> dict[str, Any]:
         **source,
         "title": row["caption"],
         "privacy_level": row["privacy"],
-        "ledger_key": row["key"],
-        "ledger_note": {"account": row["account"], "scheduled_at": row["time"], "published_at": now.isoformat()},
+        "idempotency_key": f"calendar:{row['key']}",
     }
 
 
-# --- exactly-once glue: the publish and its ledger entry happen in the same task -------------------------------
-
-
-class LedgeredPublishOperator(AssetLedgerMixin, TikTokPublishVideoOperator):
-    """Publish unless ``ledger_key`` (the row's key) is in the ledger; record the row's note with the result."""
-
-    ledger = LEDGER
-
-    def __init__(self, *, ledger_note: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.ledger_note = ledger_note
-
-    def ledger_entry(self, result: Mapping[str, Any]) -> dict[str, Any]:
-        return {**self.ledger_note, **{k: result.get(k) for k in RESULT_KEYS}}
+def published_at(account: str, key: str) -> dict[str, str] | None:
+    """``{"published_at": ...}`` when the provider's ledger holds ``key`` as done for ``account``, else None."""
+    entry = entry_for(account, f"calendar:{key}")
+    if entry is None or entry.phase is not Phase.DONE:
+        return None
+    return {"published_at": datetime.fromtimestamp(entry.updated_at, UTC).isoformat()}
 
 
 def _group_id(account: str) -> str:
@@ -207,7 +201,7 @@ def _group_id(account: str) -> str:
     doc_md=__doc__,
 )
 def tiktok_content_calendar() -> None:
-    @task(inlets=[LEDGER])
+    @task
     def load_calendar(params: dict[str, Any]) -> list[dict[str, Any]]:
         path = Path(params["calendar_path"])
         return normalise_rows(read_calendar(path), accounts=ACCOUNTS, base_dir=path.parent)
@@ -216,24 +210,27 @@ def tiktok_content_calendar() -> None:
     for account in ACCOUNTS:
         with TaskGroup(group_id=_group_id(account)):
 
-            @task(task_id="plan", inlets=[LEDGER])
+            @task(task_id="plan")
             def plan(rows: list[dict[str, Any]], account: str = account, **context: Any) -> list[dict[str, Any]]:
                 now = context["dag_run"].run_after
-                store = context["asset_state_store"][LEDGER]
                 chosen, report = plan_account(
-                    rows, account, store.get, now=now, daily_cap=int(context["params"]["daily_cap"])
+                    rows,
+                    account,
+                    lambda key: published_at(account, key),
+                    now=now,
+                    daily_cap=int(context["params"]["daily_cap"]),
+                    clock=datetime.now(UTC),
                 )
                 for reason, keys in report.items():
                     print(f"{account}: {len(keys)} {reason.replace('_', ' ')}: {keys}")
                 print(f"{account}: publishing {len(chosen)}: {[row['key'] for row in chosen]}")
                 return [publish_kwargs(row, now) for row in chosen]
 
-            LedgeredPublishOperator.partial(
+            TikTokPublishVideoOperator.partial(
                 task_id="publish",
                 tiktok_conn_id=account,
                 pool=f"tiktok_{account}",
-                inlets=[LEDGER],
-                map_index_template="{{ task.ledger_note.scheduled_at }} {{ task.title[:40] }}",
+                map_index_template="{{ task.idempotency_key }} {{ task.title[:40] }}",
             ).expand_kwargs(plan(calendar))
 
 

@@ -20,8 +20,8 @@ What it shows:
   left for a later run.
 * **Caption**: the YouTube title plus hashtags from its tags (and ``YOUTUBE_EXTRA_HASHTAGS``), whole hashtags only,
   trimmed to TikTok's 2200 UTF-16 code units.
-* **Exactly once**: each video id is recorded in the ``youtube_to_tiktok_ledger`` asset's state store by the task
-  that published it; later runs skip it (see ``tiktok_content_calendar`` for why the asset state store).
+* **Exactly once**: each video id is the publish's ``idempotency_key``, so the provider's ledger (durable across
+  re-runs, clears and backfills) posts it at most once; this DAG also leaves out ids the ledger already holds.
 
 Settings (environment, read at parse time): ``YOUTUBE_CHANNEL_ID``, ``YOUTUBE_MASTERS_BASE``,
 ``YOUTUBE_EXTRA_HASHTAGS``, ``TIKTOK_CONN_ID`` (default ``tiktok_default``), ``TIKTOK_PRIVACY_LEVEL`` (default
@@ -49,8 +49,8 @@ from airflow.sdk import (
 )
 
 from airflow_provider_tiktok.api.rules import VIDEO_TITLE_MAX, utf16_len
-from airflow_provider_tiktok.demo.ledger import AssetLedgerMixin
 from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
+from airflow_provider_tiktok.publishing.ledger import entry_for
 
 CHANNEL_ID = os.environ.get("YOUTUBE_CHANNEL_ID", "UCxxxxxxxxxxxxxxxxxxxxxx")
 MASTERS_BASE = os.environ.get("YOUTUBE_MASTERS_BASE", "file:///srv/video-masters/")
@@ -76,7 +76,6 @@ UPLOADS = Asset(
         )
     ],
 )
-LEDGER = Asset(name="youtube_to_tiktok_ledger", uri="tiktok-ledger://youtube_to_tiktok")
 
 
 # --- pure helpers (unit-tested) ---------------------------------------------------------------------------------
@@ -120,15 +119,6 @@ def new_uploads(items: list[dict[str, Any]], *, since: datetime) -> list[dict[st
     return found
 
 
-# --- exactly-once glue ------------------------------------------------------------------------------------------
-
-
-class LedgeredPublishOperator(AssetLedgerMixin, TikTokPublishVideoOperator):
-    """Publish unless ``ledger_key`` (the video id) is in the ledger; record the result in the same task."""
-
-    ledger = LEDGER
-
-
 @dag(
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 */6 * * *", timezone="UTC"), assets=[UPLOADS]),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
@@ -139,7 +129,7 @@ class LedgeredPublishOperator(AssetLedgerMixin, TikTokPublishVideoOperator):
     doc_md=__doc__,
 )
 def youtube_to_tiktok() -> None:
-    @task(inlets=[LEDGER])
+    @task
     def find_new_videos(params: dict[str, Any], **context: Any) -> list[dict[str, Any]]:
         """Uploads playlist -> videos not yet posted, with title, tags and a master file in storage."""
         from airflow.providers.http.hooks.http import HttpHook
@@ -149,8 +139,7 @@ def youtube_to_tiktok() -> None:
         since = datetime.now(UTC) - timedelta(days=int(params["max_age_days"]))
         uploads = _uploads_playlist(hook, api_key)
         candidates = [v for v in _recent_items(hook, api_key, uploads, since)]
-        ledger = context["asset_state_store"][LEDGER]
-        fresh = [v for v in candidates if not ledger.get(v["video_id"])]
+        fresh = [v for v in candidates if entry_for(TIKTOK_CONN_ID, f"youtube:{v['video_id']}") is None]
         details = _video_details(hook, api_key, [v["video_id"] for v in fresh])
         ready = []
         for video in fresh:
@@ -166,18 +155,17 @@ def youtube_to_tiktok() -> None:
                 {
                     "video": str(master),
                     "title": adapt_caption(info["title"], info["tags"], EXTRA_HASHTAGS),
-                    "ledger_key": video["video_id"],
+                    "idempotency_key": f"youtube:{video['video_id']}",
                 }
             )
         print(f"{len(candidates)} recent uploads, {len(fresh)} not posted yet, {len(ready)} ready to publish")
         return ready
 
-    LedgeredPublishOperator.partial(
+    TikTokPublishVideoOperator.partial(
         task_id="publish",
         tiktok_conn_id=TIKTOK_CONN_ID,
         privacy_level=PRIVACY_LEVEL,
-        inlets=[LEDGER],
-        map_index_template="{{ task.ledger_key }}",
+        map_index_template="{{ task.idempotency_key }}",
     ).expand_kwargs(find_new_videos())
 
 

@@ -92,6 +92,19 @@ def _pools(dag_id: str, run_id: str) -> dict[str, set[str]]:
         return pools
 
 
+def _a_day_passes() -> None:
+    from airflow.models.variable import Variable
+    from airflow.utils.session import create_session
+
+    from airflow_provider_tiktok.publishing.ledger import VARIABLE_PREFIX
+    from airflow_provider_tiktok.publishing.record import PublishRecord
+
+    with create_session() as session:
+        for row in session.query(Variable).filter(Variable.key.startswith(VARIABLE_PREFIX)):
+            record = PublishRecord.from_json(row.val)
+            row.set_val(record.evolve(record.updated_at - 25 * 3600).to_json())
+
+
 def test_calendar_publishes_due_rows_per_account_within_the_cap_and_never_twice(examples, tiktok, tmp_path):
     emulator, _ = tiktok
     make_pools()
@@ -114,6 +127,7 @@ def test_calendar_publishes_due_rows_per_account_within_the_cap_and_never_twice(
     assert rerun.state == "success", rerun.states
     assert len(emulator.control.posts()) == 3
 
+    _a_day_passes()  # the cap window counts wall-clock time: age the ledger's entries by 25 hours
     next_day = run_dag(dag, logical_date=T0 + timedelta(hours=25), run_conf=conf)
 
     assert next_day.state == "success", next_day.states
