@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="airflow-tiktok",
         description="Link TikTok accounts to Airflow connections (conn_type 'tiktok'), list and revoke them.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="{link,list,revoke}")
+    sub = parser.add_subparsers(dest="command", metavar="{link,list,revoke,history,forget}")
 
     link = sub.add_parser("link", help="authorise a TikTok account and store it as an Airflow connection")
     mode = link.add_mutually_exclusive_group(required=True)
@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--keep-connection", action="store_true", help="only revoke; keep connection and Variable")
     revoke.add_argument("--force", action="store_true", help="remove the connection even if TikTok refused to revoke")
     revoke.set_defaults(handler=cmd_revoke)
+    from airflow_provider_tiktok.publishing import history_cli
+
+    history_cli.add_commands(sub)
     return parser
 
 
