@@ -88,9 +88,11 @@ class TikTokBaseOperator(BaseOperator):
 
     def client(self, hook: TikTokHook) -> TikTokClient:
         """The client; a connection that cannot work (missing, no secret, bad URL) fails without retries."""
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
         try:
             return hook.get_client()
-        except (KeyError, ValueError, LookupError) as exc:
+        except (KeyError, ValueError, LookupError, AirflowNotFoundException) as exc:
             raise AirflowFailException(f"TikTok connection {self.tiktok_conn_id!r} cannot be used: {exc}") from exc
 
     def identify(

@@ -89,7 +89,10 @@ class VideoPost:
         from airflow_provider_tiktok.operators._source import inspect_video
 
         with preflight_errors():
-            return inspect_video(self.video)
+            try:
+                return inspect_video(self.video)
+            except OSError as exc:  # a folder, no permission, ...: retrying cannot fix it
+                raise AirflowFailException(f"video: cannot read {self.video}: {exc.strerror or exc}") from exc
 
     def check_static(self, hook: TikTokHook) -> None:
         from airflow_provider_tiktok.api import rules
