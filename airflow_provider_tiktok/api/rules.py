@@ -14,10 +14,6 @@ from urllib.parse import urlsplit
 from airflow_provider_tiktok.api.chunks import MAX_VIDEO_SIZE
 from airflow_provider_tiktok.api.errors import TikTokValidationError
 from airflow_provider_tiktok.api.media import (
-    API_MAX_VIDEO_DURATION_SEC,
-    PHOTO_MAX_BYTES,
-    PHOTO_MAX_LONG_SIDE,
-    PHOTO_MAX_SHORT_SIDE,
     PhotoInfo,
     check_photo,
     check_video_duration,

@@ -94,9 +94,7 @@ def _existing_file(path: Any, field_name: str) -> int:
     return size
 
 
-def inspect_video(
-    video: str | os.PathLike[str] | ObjectStoragePath, *, policy: MediaPolicy | None = None
-) -> VideoFile:
+def inspect_video(video: str | os.PathLike[str] | ObjectStoragePath, *, policy: MediaPolicy | None = None) -> VideoFile:
     """The full media preflight of a video file; call it before any API call (creator_info included).
 
     Raises ``MediaCheckError`` (a ``TikTokValidationError`` with ``field``, ``value``, ``limit`` and the
@@ -123,9 +121,7 @@ def check_creator_limits(video_file: VideoFile, creator: CreatorInfo) -> None:
     """The one media rule that needs creator_info: the video's duration against ``max_video_post_duration_sec``."""
     from airflow_provider_tiktok.api import media
 
-    media.check_video_duration(
-        video_file.duration_s, creator.max_video_post_duration_sec, who=f"@{creator.username}"
-    )
+    media.check_video_duration(video_file.duration_s, creator.max_video_post_duration_sec, who=f"@{creator.username}")
 
 
 def inspect_photo(
@@ -141,9 +137,7 @@ def inspect_photo(
     return info, media.check_photo(info, policy or media.DEFAULT_POLICY, name=name)
 
 
-def inspect_photo_urls(
-    urls: list[str], *, policy: MediaPolicy | None = None, timeout: float = 10.0
-) -> list[str]:
+def inspect_photo_urls(urls: list[str], *, policy: MediaPolicy | None = None, timeout: float = 10.0) -> list[str]:
     """Opt-in check of PULL_FROM_URL photos: one ranged GET each (format, size, dimensions, no redirect).
 
     Returns the warnings, including one per photo the server would not answer (TikTok then decides); raises

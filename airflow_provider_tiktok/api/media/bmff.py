@@ -90,9 +90,8 @@ def parse_bmff(r: Reader, content_type: str) -> VideoInfo:
         elif kind == b"moof":
             first_moof = first_moof or (start, end)
             moofs = [*moofs[-(_LAST_MOOFS - 1) :], (start, end)]
-        elif kind == b"ftyp" and end - start >= 4 and content_type == "video/mp4":
-            if r.read(start, 4) == b"qt  ":
-                content_type = "video/quicktime"
+        elif kind == b"ftyp" and content_type == "video/mp4" and r.read(start, 4) == b"qt  ":
+            content_type = "video/quicktime"
     if moov is None:
         raise unreadable(
             "the MP4/MOV file has no moov box (movie header): it is still being written, was cut short, or is "

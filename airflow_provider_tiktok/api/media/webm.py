@@ -86,7 +86,7 @@ def _uint(data: bytes) -> int:
 
 
 def parse_webm(r: Reader) -> VideoInfo:
-    ebml_id, start, size = _header(r, 0)
+    _magic, start, size = _header(r, 0)
     if size is None or size > 4096:
         raise unreadable("the WebM file has an invalid EBML header")
     doctype = b""
