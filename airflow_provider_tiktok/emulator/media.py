@@ -288,7 +288,10 @@ class MediaProbe:
         """True when TikTok could not read the file: unknown or corrupt container, no header, cut short."""
         if self._bmff is not None:
             walker = self._bmff
-            return walker.broken or not walker.moov or walker.declared_end > self.pos or walker.video is None
+            cut_header = bytes(walker.header).strip(b"\x00") != b""  # the file ends inside a box header
+            return (
+                walker.broken or not walker.moov or walker.declared_end > self.pos or walker.video is None or cut_header
+            )
         if self._ebml is not None:
             return self._ebml.unreadable(self.pos)
         return True

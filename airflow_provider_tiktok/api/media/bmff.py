@@ -78,6 +78,8 @@ def boxes(r: Reader, start: int, end: int, *, top: bool = False, limit: int = _M
             raise unreadable(f"the {kind.decode('latin-1')!r} box at byte {pos:,} overflows its parent box")
         yield kind, pos + header, pos + size
         pos += size
+    if top and pos < end and r.read(pos, end - pos).strip(b"\x00"):  # a box header cut short (zero padding is fine)
+        raise truncated(pos + 8, r.size, "last box header")
 
 
 def parse_bmff(r: Reader, content_type: str) -> VideoInfo:

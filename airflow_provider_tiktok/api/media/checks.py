@@ -102,7 +102,7 @@ def check_video(info: VideoInfo, policy: MediaPolicy = DEFAULT_POLICY) -> list[s
                     "aspect_ratio",
                     f"{info.width}x{info.height}",
                     "9:16 to 16:9",
-                    f"the video is {info.width}x{info.height} px, wider than 16:9; TikTok does not document an "
+                    f"the video is {info.width}x{info.height} px, outside 9:16 to 16:9; TikTok does not document an "
                     "aspect-ratio limit but has been seen failing such videos with picture_size_check_failed",
                     fail_reason="picture_size_check_failed",
                 ),
