@@ -55,7 +55,7 @@ def test_ffmpeg_demuxer_agrees(corpus: dict[str, tuple[Clip, Path]], name: str) 
     """A second opinion on the same file from FFmpeg's own demuxers (what TikTok's ingestion most likely uses)."""
     import av
 
-    clip, path = corpus[name]
+    _clip, path = corpus[name]
     info, _ = _probe(path)
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -114,6 +114,6 @@ def test_a_recording_still_being_written_is_refused(corpus: dict[str, tuple[Clip
     mdat = data.index(b"mdat") - 4
     moov = data.index(b"moov") - 4
     growing = data[:mdat] + struct.pack(">I4s", 0, b"mdat") + data[mdat + 8 : moov]
-    with pytest.raises(MediaCheckError, match="no moov box.*still being written"):
+    with pytest.raises(MediaCheckError, match=r"no moov box.*still being written"):
         probe_video_counted(io.BytesIO(growing))
     assert _emulator(growing).video_failure(600) == "file_format_check_failed"

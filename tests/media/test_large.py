@@ -15,7 +15,7 @@ GIB = 1024**3
 
 
 def _sparse(corpus: dict[str, tuple[Clip, Path]], target: Path, hole: int) -> Path:
-    clip, source = corpus["mp4_moov_at_end_h264_29.97_landscape"]
+    _clip, source = corpus["mp4_moov_at_end_h264_29.97_landscape"]
     path = sparse_large_copy(source, target, hole)
     if path.stat().st_blocks * 512 > 64 * 1024**2:
         path.unlink()
