@@ -117,3 +117,21 @@ def test_a_recording_still_being_written_is_refused(corpus: dict[str, tuple[Clip
     with pytest.raises(MediaCheckError, match=r"no moov box.*still being written"):
         probe_video_counted(io.BytesIO(growing))
     assert _emulator(growing).video_failure(600) == "file_format_check_failed"
+
+
+def test_unknown_size_clusters_as_browsers_record_them(corpus: dict[str, tuple[Clip, Path]]) -> None:
+    """MediaRecorder-style WebM: every Cluster of unknown size (FFmpeg sizes them, so the sizes are blanked here,
+    keeping their length so nothing moves). The duration then comes from the last Cluster, found in the tail."""
+    clip, path = corpus["webm_vp9_streamed_no_duration_no_cues"]
+    data = bytearray(path.read_bytes())
+    at = data.find(b"\x1f\x43\xb6\x75")
+    while at >= 0:
+        length = 9 - data[at + 4].bit_length()
+        data[at + 4 : at + 4 + length] = ((1 << (7 * length)) - 1 | 1 << (7 * length)).to_bytes(length, "big")
+        at = data.find(b"\x1f\x43\xb6\x75", at + 4)
+    info, _ = probe_video_counted(io.BytesIO(bytes(data)))
+    assert info.duration_s == pytest.approx(float(clip.duration_s), abs=float(1 / clip.rate))
+    assert info.frame_rate == clip.rate and info.notes
+    probe = _emulator(bytes(data))
+    assert probe.duration == pytest.approx(float(clip.duration_s), abs=float(1 / clip.rate))
+    assert probe.video_failure(600) is None

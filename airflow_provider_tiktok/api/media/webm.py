@@ -229,7 +229,7 @@ def _last_cluster(r: Reader, last: tuple[int, int] | None, first: int | None, en
     """``(cluster timecode, largest block timecode)`` of the file's last Cluster."""
     start, stop = last if last is not None else (None, None)
     if start is None and first is not None:  # unknown-size Clusters: find the last one in the file's tail
-        tail_start = max(first, end - _TAIL)
+        tail_start = max(first - 12, end - _TAIL)  # from before the first Cluster's own header
         tail = r.read(tail_start, end - tail_start)
         at = len(tail)
         while (at := tail.rfind(b"\x1f\x43\xb6\x75", 0, at)) >= 0:
