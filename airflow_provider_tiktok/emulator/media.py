@@ -323,8 +323,8 @@ class MediaProbe:
         if not self.is_photo:
             return "file_format_check_failed"
         size = self.photo_size()
-        if size is None:
-            return "file_format_check_failed"
+        if size is None:  # no frame header in the whole file fails; one beyond the kept head is given the benefit
+            return "file_format_check_failed" if self.pos <= len(self.head) else None
         if min(size) > PHOTO_SHORT_SIDE or max(size) > PHOTO_LONG_SIDE or self.pos > PHOTO_MAX_BYTES:
             return "picture_size_check_failed"
         return None
