@@ -135,3 +135,13 @@ def test_unknown_size_clusters_as_browsers_record_them(corpus: dict[str, tuple[C
     probe = _emulator(bytes(data))
     assert probe.duration == pytest.approx(float(clip.duration_s), abs=float(1 / clip.rate))
     assert probe.video_failure(600) is None
+
+
+def test_a_phone_style_rotation_matrix_swaps_the_displayed_size(corpus: dict[str, tuple[Clip, Path]]) -> None:
+    """Phones store portrait video as landscape frames plus a 90-degree matrix in tkhd; TikTok shows it portrait."""
+    clip, path = corpus["mp4_moov_at_end_h264_29.97_landscape"]
+    data = bytearray(path.read_bytes())
+    matrix = data.index(b"tkhd") + 4 + 40  # version-0 tkhd: the matrix follows 40 bytes of times and ids
+    data[matrix : matrix + 36] = struct.pack(">9i", 0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30)
+    info, _ = probe_video_counted(io.BytesIO(bytes(data)))
+    assert (info.rotation, info.width, info.height) == (90, clip.height, clip.width)
