@@ -5,9 +5,10 @@ What "valid" means here, honestly:
 * ``make_mp4`` / ``make_mov`` write an ISO base media file with ``ftyp``, a ``moov`` holding ``mvhd`` (the
   duration), one video ``trak`` (``tkhd``, ``mdia/mdhd``, ``hdlr``, ``minf`` with a sample table: a ``codec``
   sample entry with the pixel size, ``fps`` frames of equal duration in one chunk of the ``mdat``) and an ``mdat``
-  whose payload pads the file to the requested size. ``make_webm``'s track carries ``codec`` and ``fps``
-  (DefaultDuration). Real muxings for tests come from ``tests/media/corpus.py`` (PyAV). ``make_webm`` writes an EBML header (DocType ``webm``),
-  a ``Segment`` with ``Info`` (TimecodeScale, Duration), one VP9 track and a ``Cluster`` whose block pads the file.
+  whose payload pads the file to the requested size. ``make_webm`` writes an EBML header (DocType ``webm``), a
+  ``Segment`` with ``Info`` (TimecodeScale, Duration), one video track (``codec``, pixel size, ``fps`` as
+  DefaultDuration) and a ``Cluster`` whose block pads the file. Real muxings for tests come from
+  ``tests/media/corpus.py`` (PyAV).
   Container parsers (ours, the emulator's, ``ffprobe``'s header reading) accept them and read the duration; they are
   **not playable videos** (the payload is filler, not encoded frames).
 * The payload is a deterministic byte pattern that differs per position (not zeros), so an upload that reorders,
