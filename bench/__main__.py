@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.common import Section, dumps, machine_info, render
 
-BENCHMARKS = {"upload": "bench.upload", "triggers": "bench.triggers", "parse": "bench.parse"}
+BENCHMARKS = {"upload": "bench.upload", "triggers": "bench.triggers", "parse": "bench.parse", "media": "bench.media"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,16 +13,17 @@ from urllib.parse import urlsplit
 
 from airflow_provider_tiktok.api.chunks import MAX_VIDEO_SIZE
 from airflow_provider_tiktok.api.errors import TikTokValidationError
+from airflow_provider_tiktok.api.media import (
+    PhotoInfo,
+    check_photo,
+    check_video_duration,
+)
 from airflow_provider_tiktok.api.models import CreatorInfo, PhotoPostInfo, PhotoSource, PrivacyLevel, VideoPostInfo
 
 VIDEO_TITLE_MAX = 2200
 PHOTO_TITLE_MAX = 90
 PHOTO_DESCRIPTION_MAX = 4000
 PHOTOS_MAX = 35
-PHOTO_MAX_BYTES = 20 * 1024 * 1024
-PHOTO_MAX_SHORT_SIDE = 1080
-PHOTO_MAX_LONG_SIDE = 1920
-API_MAX_VIDEO_DURATION_SEC = 600
 # Extensions TikTok is known to reject for photos; extension-less URLs (CDN ids, pre-signed URLs) are let through.
 _REJECTED_PHOTO_EXTENSIONS = (".png", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".svg")
 BRANDED_PROMPT = "You need to indicate if your content promotes yourself, a third party, or both."
@@ -160,18 +161,8 @@ def check_video_size(video_size: int | None) -> None:
 
 def check_duration(duration_s: float | None, creator: CreatorInfo | None) -> None:
     """Duration within the creator's ``max_video_post_duration_sec`` (and the API's 10-minute ceiling)."""
-    if duration_s is None:
-        return
-    limit = API_MAX_VIDEO_DURATION_SEC
-    if creator is not None and creator.max_video_post_duration_sec > 0:
-        limit = min(limit, creator.max_video_post_duration_sec)
-    if duration_s > limit:
-        who = f"@{creator.username} may post" if creator is not None else "TikTok's API allows"
-        raise TikTokValidationError(
-            "duration",
-            limit,
-            f"video is {duration_s:.1f} s long; {who} at most {limit} s (max_video_post_duration_sec)",
-        )
+    who = f"@{creator.username}" if creator is not None else "TikTok's API"
+    check_video_duration(duration_s, creator.max_video_post_duration_sec if creator else None, who=who)
 
 
 def check_cover_timestamp(timestamp_ms: int | None, duration_s: float | None) -> None:
@@ -219,17 +210,8 @@ def check_photo_urls(photo_images: Sequence[str], cover_index: int, *, allow_htt
 
 
 def check_photo_file(size: int, width: int, height: int, *, name: str = "photo") -> None:
-    """A photo's bytes and pixels: at most 20 MB, short side <= 1080 and long side <= 1920."""
-    if size > PHOTO_MAX_BYTES:
-        raise TikTokValidationError(name, PHOTO_MAX_BYTES, f"{name} is {size} bytes; TikTok allows {PHOTO_MAX_BYTES}")
-    short, long = sorted((width, height))
-    if short > PHOTO_MAX_SHORT_SIDE or long > PHOTO_MAX_LONG_SIDE:
-        raise TikTokValidationError(
-            name,
-            f"{PHOTO_MAX_SHORT_SIDE}x{PHOTO_MAX_LONG_SIDE}",
-            f"{name} is {width}x{height} px; TikTok allows at most {PHOTO_MAX_SHORT_SIDE} px on the short side and "
-            f"{PHOTO_MAX_LONG_SIDE} px on the long side (one oversized photo fails the whole carousel)",
-        )
+    """A photo's bytes and pixels: at most 20 MB, short side <= 1080 and long side <= 1920 (refuses)."""
+    check_photo(PhotoInfo("image/jpeg", size, width, height), name=name)
 
 
 def validate_video_post(

@@ -3,9 +3,12 @@
 What "valid" means here, honestly:
 
 * ``make_mp4`` / ``make_mov`` write an ISO base media file with ``ftyp``, a ``moov`` holding ``mvhd`` (the
-  duration), one video ``trak`` (``tkhd``, ``mdia/mdhd``, ``hdlr``, ``minf`` with an empty sample table) and an
-  ``mdat`` whose payload pads the file to the requested size. ``make_webm`` writes an EBML header (DocType ``webm``),
-  a ``Segment`` with ``Info`` (TimecodeScale, Duration), one VP9 track and a ``Cluster`` whose block pads the file.
+  duration), one video ``trak`` (``tkhd``, ``mdia/mdhd``, ``hdlr``, ``minf`` with a sample table: a ``codec``
+  sample entry with the pixel size, ``fps`` frames of equal duration in one chunk of the ``mdat``) and an ``mdat``
+  whose payload pads the file to the requested size. ``make_webm`` writes an EBML header (DocType ``webm``), a
+  ``Segment`` with ``Info`` (TimecodeScale, Duration), one video track (``codec``, pixel size, ``fps`` as
+  DefaultDuration) and a ``Cluster`` whose block pads the file. Real muxings for tests come from
+  ``tests/media/corpus.py`` (PyAV).
   Container parsers (ours, the emulator's, ``ffprobe``'s header reading) accept them and read the duration; they are
   **not playable videos** (the payload is filler, not encoded frames).
 * The payload is a deterministic byte pattern that differs per position (not zeros), so an upload that reorders,
@@ -26,6 +29,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 from functools import partial
 from typing import BinaryIO, TypedDict, Unpack, overload
 
@@ -81,7 +85,29 @@ def _mvhd(duration_units: int, timescale: int, version: int) -> bytes:
     return _full_box(b"mvhd", version, times + rest)
 
 
-def _trak(duration_units: int, timescale: int, width: int, height: int) -> bytes:
+def _sample_entry(codec: bytes, width: int, height: int) -> bytes:
+    """A VisualSampleEntry (no decoder configuration box: nothing here decodes the filler)."""
+    return _box(
+        codec,
+        b"\x00" * 6 + struct.pack(">H", 1) + b"\x00" * 16,
+        struct.pack(">HHIIIH", width, height, 0x00480000, 0x00480000, 0, 1),
+        b"\x00" * 32 + struct.pack(">Hh", 0x18, -1),
+    )
+
+
+def _trak(
+    duration_units: int,
+    timescale: int,
+    width: int,
+    height: int,
+    *,
+    codec: bytes,
+    rate: Fraction,
+    frames: int,
+    chunk_offset: int,
+    sample_size: int,
+) -> bytes:
+    """One video track: frames at ``rate`` in one chunk of equal-sized samples at ``chunk_offset``."""
     tkhd = _box(
         b"tkhd",
         struct.pack(">I", 0x000007),  # version 0; flags: enabled, in movie, in preview
@@ -89,17 +115,22 @@ def _trak(duration_units: int, timescale: int, width: int, height: int) -> bytes
         + _MATRIX
         + struct.pack(">II", width << 16, height << 16),
     )
-    mdhd = _full_box(b"mdhd", 0, struct.pack(">IIIIHH", 0, 0, timescale, duration_units, 0x55C4, 0))
+    media_scale, delta = rate.numerator, rate.denominator
+    mdhd = _full_box(b"mdhd", 0, struct.pack(">IIIIHH", 0, 0, media_scale, frames * delta, 0x55C4, 0))
     hdlr = _full_box(b"hdlr", 0, struct.pack(">I4s12x", 0, b"vide") + b"VideoHandler\x00")
     vmhd = _box(b"vmhd", struct.pack(">I", 1), b"\x00" * 8)
     dinf = _box(b"dinf", _full_box(b"dref", 0, struct.pack(">I", 1) + _box(b"url ", struct.pack(">I", 1))))
+    if chunk_offset > 0xFFFFFFFF:
+        chunks = _full_box(b"co64", 0, struct.pack(">IQ", 1, chunk_offset))
+    else:
+        chunks = _full_box(b"stco", 0, struct.pack(">II", 1, chunk_offset))
     stbl = _box(
         b"stbl",
-        _full_box(b"stsd", 0, struct.pack(">I", 0)),
-        _full_box(b"stts", 0, struct.pack(">I", 0)),
-        _full_box(b"stsc", 0, struct.pack(">I", 0)),
-        _full_box(b"stsz", 0, struct.pack(">II", 0, 0)),
-        _full_box(b"stco", 0, struct.pack(">I", 0)),
+        _full_box(b"stsd", 0, struct.pack(">I", 1) + _sample_entry(codec, width, height)),
+        _full_box(b"stts", 0, struct.pack(">III", 1, frames, delta)),
+        _full_box(b"stsc", 0, struct.pack(">IIII", 1, 1, frames, 1)),
+        _full_box(b"stsz", 0, struct.pack(">II", sample_size, frames)),
+        chunks,
     )
     return _box(b"trak", tkhd, _box(b"mdia", mdhd, hdlr, _box(b"minf", vmhd, dinf, stbl)))
 
@@ -117,13 +148,38 @@ def _iso_file(
     width: int,
     height: int,
     seed: int,
+    fps: float | Fraction,
+    codec: bytes,
 ) -> int:
     units = round(duration_s * timescale)
+    rate = Fraction(fps).limit_denominator(1001)
+    frames = max(1, round(duration_s * rate))
     ftyp = _box(b"ftyp", brand, struct.pack(">I", 0x200), *compatible)
-    moov = _box(b"moov", _mvhd(units, timescale, 1 if large_boxes else 0), _trak(units, timescale, width, height))
     mdat_header = 16 if large_boxes else 8
-    fixed = len(ftyp) + len(moov) + mdat_header
+
+    def moov_for(offset: int, sample_size: int) -> bytes:
+        trak = _trak(
+            units,
+            timescale,
+            width,
+            height,
+            codec=codec,
+            rate=rate,
+            frames=frames,
+            chunk_offset=offset,
+            sample_size=sample_size,
+        )
+        return _box(b"moov", _mvhd(units, timescale, 1 if large_boxes else 0), trak)
+
+    fixed = len(ftyp) + len(moov_for(0, 0)) + mdat_header
     payload = 1024 if size is None else size - fixed
+    offset = len(ftyp) + mdat_header + (0 if moov_at_end else fixed - len(ftyp) - mdat_header)
+    moov = moov_for(offset, max(0, payload) // frames)
+    if len(moov) != fixed - len(ftyp) - mdat_header:  # stco became co64: the payload shrinks by 4 bytes
+        fixed = len(ftyp) + len(moov) + mdat_header
+        payload = 1024 if size is None else size - fixed
+        offset = len(ftyp) + mdat_header + (0 if moov_at_end else len(moov))
+        moov = moov_for(offset, max(0, payload) // frames)
     if payload < 0:
         raise ValueError(f"size {size} is below this container's minimum of {fixed} bytes")
     if not large_boxes and mdat_header + payload > 0xFFFFFFFF:
@@ -173,6 +229,8 @@ def _webm_file(
     width: int,
     height: int,
     seed: int,
+    fps: float | Fraction,
+    codec: str,
 ) -> int:
     header = _el(
         0x1A45DFA3,
@@ -191,7 +249,16 @@ def _webm_file(
     info = _el(0x1549A966, info_children)
     video = _el(0xE0, _uint(0xB0, width) + _uint(0xBA, height))
     tracks = _el(
-        0x1654AE6B, _el(0xAE, _uint(0xD7, 1) + _uint(0x73C5, 1) + _uint(0x83, 1) + _el(0x86, b"V_VP9") + video)
+        0x1654AE6B,
+        _el(
+            0xAE,
+            _uint(0xD7, 1)
+            + _uint(0x73C5, 1)
+            + _uint(0x83, 1)
+            + _el(0x86, codec.encode())
+            + _uint(0x23E383, round(1e9 / Fraction(fps)))
+            + video,
+        ),
     )
     block_head = b"\x81" + struct.pack(">hB", 0, 0x80)  # track 1, relative timecode 0, keyframe
     cluster_fixed = len(_uint(0xE7, 0)) + 1 + 8 + len(block_head)  # Timecode + SimpleBlock id/size + block header
@@ -326,6 +393,8 @@ class _IsoOptions(TypedDict, total=False):
     width: int
     height: int
     seed: int
+    fps: float | Fraction
+    codec: bytes
 
 
 class _WebmOptions(TypedDict, total=False):
@@ -336,6 +405,8 @@ class _WebmOptions(TypedDict, total=False):
     width: int
     height: int
     seed: int
+    fps: float | Fraction
+    codec: str
 
 
 @overload
@@ -357,6 +428,8 @@ def make_mp4(
     width: int = 1080,
     height: int = 1920,
     seed: int = 0,
+    fps: float | Fraction = 30,
+    codec: bytes = b"avc1",
 ) -> int | bytes:
     """An MP4 (brand ``isom``) of exactly ``size`` bytes (default ~1.5 KB) lasting ``duration_s`` seconds.
 
@@ -378,6 +451,8 @@ def make_mp4(
             width=width,
             height=height,
             seed=seed,
+            fps=fps,
+            codec=codec,
         ),
     )
 
@@ -401,6 +476,8 @@ def make_mov(
     width: int = 1080,
     height: int = 1920,
     seed: int = 0,
+    fps: float | Fraction = 30,
+    codec: bytes = b"avc1",
 ) -> int | bytes:
     """A QuickTime MOV (``ftyp`` brand ``qt  ``); same options and return value as :func:`make_mp4`."""
     return _to_target_or_bytes(
@@ -417,6 +494,8 @@ def make_mov(
             width=width,
             height=height,
             seed=seed,
+            fps=fps,
+            codec=codec,
         ),
     )
 
@@ -439,6 +518,8 @@ def make_webm(
     width: int = 1080,
     height: int = 1920,
     seed: int = 0,
+    fps: float | Fraction = 30,
+    codec: str = "V_VP9",
 ) -> int | bytes:
     """A WebM of exactly ``size`` bytes; ``duration_s=None`` omits Duration (as live recorders do).
 
@@ -455,5 +536,7 @@ def make_webm(
             width=width,
             height=height,
             seed=seed,
+            fps=fps,
+            codec=codec,
         ),
     )

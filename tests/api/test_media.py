@@ -98,10 +98,11 @@ def test_webm_duration_uses_timecode_scale() -> None:
     assert probe_video(buf).duration_s == pytest.approx(12.0)
 
 
-def test_webm_without_duration_reports_none() -> None:
+def test_webm_without_duration_is_derived_from_the_last_cluster() -> None:
     buf = io.BytesIO()
-    make_webm(buf, duration_s=None)
-    assert probe_video(buf).duration_s is None
+    make_webm(buf, duration_s=None, fps=30)  # one cluster holding one frame at timecode 0
+    info = probe_video(buf)
+    assert info.duration_s == pytest.approx(1 / 30) and info.notes
 
 
 def test_matroska_is_not_webm() -> None:
@@ -223,10 +224,14 @@ def test_the_api_layer_imports_no_airflow() -> None:
 
 
 def test_fragmented_mp4_duration_comes_from_mehd() -> None:
-    from airflow_provider_tiktok.testing.media import _box, _full_box, _mvhd
+    from fractions import Fraction
 
-    moov = _box(b"moov", _mvhd(0, 1000, 0), _box(b"mvex", _full_box(b"mehd", 1, struct.pack(">Q", 61_500))))
+    from airflow_provider_tiktok.testing.media import _box, _full_box, _mvhd, _trak
+
+    trak = _trak(0, 1000, 720, 1280, codec=b"avc1", rate=Fraction(30), frames=0, chunk_offset=0, sample_size=0)
+    mvex = _box(b"mvex", _full_box(b"mehd", 1, struct.pack(">Q", 61_500)))
+    moov = _box(b"moov", _mvhd(0, 1000, 0), trak, mvex)
     data = _box(b"ftyp", b"iso6", struct.pack(">I", 0), b"iso6") + moov + _box(b"moof", bytes(16))
     assert probe_video(io.BytesIO(data)).duration_s == 61.5
-    no_duration = _box(b"ftyp", b"isom", struct.pack(">I", 0)) + _box(b"moov", _mvhd(0, 1000, 0))
+    no_duration = _box(b"ftyp", b"isom", struct.pack(">I", 0)) + _box(b"moov", _mvhd(0, 1000, 0), trak)
     assert probe_video(io.BytesIO(no_duration)).duration_s is None

@@ -174,5 +174,5 @@ def test_photo_file_limits() -> None:
         check_photo_file(1000, 1086, 1448)
     with fails("photo", "1080x1921"):
         check_photo_file(1000, 1080, 1921)
-    with fails("photo", "20971520"):
+    with fails("photo", "20,971,520"):
         check_photo_file(20 * 1024 * 1024 + 1, 100, 100)

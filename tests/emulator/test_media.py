@@ -51,7 +51,7 @@ def test_video_failures():
     assert long_video.video_failure(300) == "duration_check_failed"
     assert long_video.video_failure(600) is None
     webm = _feed(b"\x1a\x45\xdf\xa3" + b"\0" * 100, [])
-    assert webm.video_failure(300) is None and webm.duration is None
+    assert webm.video_failure(300) == "file_format_check_failed" and webm.duration is None  # magic, no header
 
 
 def test_video_resolution_limits():
@@ -75,7 +75,14 @@ def test_photo_formats():
     assert _feed(PNG, []).photo_failure() == "file_format_check_failed"
 
 
-def test_corrupt_box_sizes_stop_parsing_without_error():
+def test_corrupt_box_sizes_stop_parsing_and_fail_the_format_check():
     data = box(b"ftyp", b"isom") + struct.pack(">I4s", 3, b"mdat") + b"\0" * 50
     probe = _feed(data, [10])
-    assert probe.duration is None and probe.video_failure(300) is None
+    assert probe.duration is None and probe.video_failure(300) == "file_format_check_failed"
+
+
+def test_photo_without_a_frame_header_fails_unless_it_lies_beyond_the_kept_head():
+    assert _feed(b"\xff\xd8\xff\xd9", []).photo_failure() == "file_format_check_failed"
+    exif = b"\xff\xe1" + struct.pack(">H", 65_000) + bytes(64_998)
+    far = b"\xff\xd8" + exif * 5 + jpeg(1080, 1350)[2:]  # the SOF marker sits after 325 kB of APP1 segments
+    assert _feed(far, [100_000]).photo_failure() is None

@@ -110,7 +110,7 @@ def test_creator_post_needs_a_draft_in_the_inbox(world):
         (mp4(3000, duration=301), "duration_check_failed"),
         (mp4(3000, duration=301, moov_last=False, version=1), "duration_check_failed"),
         (mp4(3000, width=320, height=240), "picture_size_check_failed"),
-        (b"\x1a\x45\xdf\xa3" + b"\0" * 2000, None),  # WebM: no duration read, accepted
+        (b"\x1a\x45\xdf\xa3" + b"\0" * 2000, "file_format_check_failed"),  # an EBML magic and no header
         (mp4(3000, duration=300), None),
     ],
 )
