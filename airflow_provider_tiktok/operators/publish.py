@@ -131,6 +131,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
         self._owner = self.task_instance_owner(context)
         post = self.strategy()
         video = post.inspect_local()  # the file's checks, before any API call
+        self.log_media(video)
         hook = self.hook()
         post.check_static(hook)
         client = self.client(hook)
@@ -160,6 +161,13 @@ class TikTokPublishOperator(TikTokBaseOperator):
                 record = self.start(context, hook, client, ledger, record, fresh, post, video, waiting_since)
         assert record is not None and record.publish_id is not None
         return self.wait(context, client, ledger, record)
+
+    def log_media(self, video: VideoFile | None) -> None:
+        if video is None:
+            return
+        self.log.info("Media preflight passed: %s (%s bytes, %s)", video.display, f"{video.size:,}", video.summary)
+        for warning in video.warnings:
+            self.log.warning("Media: %s", warning)
 
     def ledger(self, context: Context, hook: TikTokHook) -> PublishLedger:
         # From the connection alone, so every try of every run computes the same account for the same connection.

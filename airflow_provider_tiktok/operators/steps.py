@@ -45,6 +45,7 @@ class TikTokInitVideoOperator(VideoArguments):
         self._owner = self.task_instance_owner(context)
         post = self.strategy()
         video = post.inspect_local()
+        self.log_media(video)
         hook = self.hook()
         post.check_static(hook)
         client = self.client(hook)

@@ -32,7 +32,7 @@ def test_history_lists_the_post_and_forget_allows_one_deliberate_repost(tiktok_c
     first = run_dag(_dag(small_video))
     code, out, _ = _cli("history", "--json", "--conn-id", tiktok_conn.conn_id)
     assert code == 0
-    (entry,) = [json.loads(line) for line in out.splitlines()]
+    (entry,) = [e for e in map(json.loads, out.splitlines()) if e["account"] == tiktok_conn.open_id]
     assert entry["key"] == "row-7" and entry["phase"] == "done" and entry["status"] == "PUBLISH_COMPLETE"
     assert entry["publish_id"] == first.xcom("publish")["publish_id"]
     code, table, _ = _cli("history", "--status", "PUBLISH_COMPLETE")
