@@ -33,36 +33,31 @@ class FaultAndLogMiddleware:
         if scope["type"] != "http" or path.startswith("/_emulator"):
             await self.app(scope, receive, send)
             return
-        method = scope["method"]
-        started = self.state.now()
-        sent: list[int] = []
-        outcome: dict[str, Any] = {"fault": None, "processed": True}
+        entry = _Entry(self.state, scope["method"], path)
 
         async def send_logged(message: Message) -> None:
             if message["type"] == "http.response.start":
-                sent.append(message["status"])
+                entry.status = message["status"]
             await send(message)
 
         try:
             if _chunked(scope):
                 # TikTok wants a Content-Length on every request; refuse and close, the body is never read.
-                outcome["processed"] = False
+                entry.processed = False
                 await refusal(path, "Transfer-Encoding: chunked is not supported; send a Content-Length.")(
                     scope, receive, send_logged
                 )
                 return
-            fault = self.state.take_fault(method, path)
+            fault = self.state.take_fault(entry.method, path)
             if fault is None:
                 await self.app(scope, receive, send_logged)
             else:
-                outcome["fault"] = fault.action
-                outcome["processed"] = await self._apply(fault, scope, receive, send_logged)
+                entry.fault = fault.action
+                entry.processed = await self._apply(fault, scope, receive, send_logged, entry)
         finally:
-            status = sent[0] if sent else None
-            self.state.log_request(method, path, status, started, **outcome)
-            log.info("%s %s -> %s", method, path, status or "no answer")
+            entry.write()
 
-    async def _apply(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> bool:
+    async def _apply(self, fault: Fault, scope: Scope, receive: Receive, send: Send, entry: _Entry) -> bool:
         """Act on a due fault; returns whether TikTok's handler ran (the request was processed)."""
         if fault.action in ("fail_publish", "stuck"):
             scope["emulator_fault"] = fault  # the init handler marks the post
@@ -70,29 +65,32 @@ class FaultAndLogMiddleware:
             return True
         if fault.action == "reset":
             await _read_part(scope, receive)
-            _abort(receive)
-            await _let_uvicorn_notice()
+            entry.processed = False
+            await _reset(receive, entry)
             return False
         if fault.action == "respond":
             await _respond(fault, scope, receive, send)
             return False
         if fault.action == "delay":
             return await self._delay(fault, scope, receive, send)
-        return await self._lose_answer(fault, scope, receive, send)
+        return await self._lose_answer(fault, scope, receive, send, entry)
 
     async def _delay(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> bool:
         """Answer late. The whole request has arrived, so TikTok processes it even if the client gives up waiting."""
         body = await _read_body(receive)
         if body is None:
             return False  # the client went away before its request was complete: nothing to process
+        epoch = self.state.epoch
         await asyncio.sleep(fault.delay_seconds)
+        if epoch != self.state.epoch:
+            return False  # the world was reset meanwhile: this request belongs to a test that has ended
         if fault.status is not None or fault.error_code is not None:
             await _respond(fault, scope, _replay(body, receive), _lenient(send))
             return False
         await self.app(scope, _replay(body, receive), _lenient(send))
         return True
 
-    async def _lose_answer(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> bool:
+    async def _lose_answer(self, fault: Fault, scope: Scope, receive: Receive, send: Send, entry: _Entry) -> bool:
         """Process for real (state changes stick), then replace the answer: an error, a reset, or a stall."""
         held: list[Message] = []
 
@@ -101,8 +99,7 @@ class FaultAndLogMiddleware:
 
         await self.app(scope, receive, hold)
         if fault.answer == "reset":
-            _abort(receive)
-            await _let_uvicorn_notice()
+            await _reset(receive, entry)
         elif fault.answer == "stall":
             await asyncio.sleep(fault.delay_seconds)
             late = _lenient(send)
@@ -172,15 +169,34 @@ async def _read_part(scope: Scope, receive: Receive) -> None:
             break
 
 
-def _abort(receive: Receive) -> None:
-    """Drop the TCP connection without an answer."""
+async def _reset(receive: Receive, entry: _Entry) -> None:
+    """Drop the TCP connection without an answer (logged first: the client may ask the log at once)."""
     cycle: Any = getattr(receive, "__self__", None)  # uvicorn's RequestResponseCycle owns the transport
     transport = getattr(cycle, "transport", None)
     if transport is None:
         raise RuntimeError("connection reset fault needs uvicorn")
+    entry.write()
     transport.abort()
-
-
-async def _let_uvicorn_notice() -> None:
     for _ in range(5):  # let uvicorn notice the lost connection before we return without a response
         await asyncio.sleep(0)
+
+
+class _Entry:
+    """One request's line in the request log, written once."""
+
+    def __init__(self, state: EmulatorState, method: str, path: str) -> None:
+        self.state, self.method, self.path = state, method, path
+        self.started = state.now()
+        self.status: int | None = None
+        self.fault: str | None = None
+        self.processed = True
+        self._written = False
+
+    def write(self) -> None:
+        if self._written:
+            return
+        self._written = True
+        self.state.log_request(
+            self.method, self.path, self.status, self.started, fault=self.fault, processed=self.processed
+        )
+        log.info("%s %s -> %s", self.method, self.path, self.status or "no answer")

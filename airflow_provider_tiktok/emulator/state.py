@@ -60,6 +60,7 @@ class EmulatorState:
                 task.cancel()
             self.pull_tasks.clear()
             self.webhook_tasks.clear()
+            self.epoch = getattr(self, "epoch", 0) + 1  # a request delayed across a reset is dropped
             self.clock_offset = 0.0
             self.settings = Settings()
             self.apps: dict[str, App] = {}
