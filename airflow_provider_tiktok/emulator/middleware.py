@@ -106,7 +106,7 @@ class FaultAndLogMiddleware:
             for message in held:
                 await late(message)
         else:
-            await _respond(fault, scope, receive, send, default_status=500)
+            await _respond(fault, scope, receive, send, default_status=None if fault.error_code else 500)
         return True
 
 

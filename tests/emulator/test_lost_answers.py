@@ -183,3 +183,12 @@ def test_a_delay_with_an_error_answers_late_and_is_not_processed(world):
     world.control.inject_fault(VIDEO_INIT, action="delay", delay_seconds=0.2, status=503)
     assert _post(world, VIDEO_INIT, body)(30).status_code == 503
     assert world.control.posts() == []
+
+
+def test_a_lost_answer_with_only_an_error_code_uses_its_documented_status(world):
+    world.control.inject_fault(
+        CREATOR_INFO, action="lost", error_code="rate_limit_exceeded", headers={"Retry-After": "1"}
+    )
+    response = world.call(CREATOR_INFO)
+    assert response.status_code == 429 and response.headers["retry-after"] == "1"
+    assert error_code(response) == "rate_limit_exceeded"
