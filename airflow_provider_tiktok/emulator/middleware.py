@@ -101,6 +101,9 @@ class FaultAndLogMiddleware:
         if fault.answer == "reset":
             await _reset(receive, entry)
         elif fault.answer == "stall":
+            # Logged now, with the status it will get late: the log shows the request as soon as it took effect.
+            entry.status = next((m["status"] for m in held if m["type"] == "http.response.start"), None)
+            entry.write()
             await asyncio.sleep(fault.delay_seconds)
             late = _lenient(send)
             for message in held:
