@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+
+FaultAction = Literal["respond", "reset", "delay", "lost", "fail_publish", "stuck"]
+LostAnswer = Literal["error", "reset", "stall"]
 
 
 class EmulatorControlError(RuntimeError):
@@ -28,7 +31,12 @@ class EmulatorControl:
     def _call(
         self, method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, Any] | None = None
     ) -> Any:
-        json_body = _drop_none(body) if body is not None else None
+        return self._http_call(method, path, _drop_none(body) if body is not None else None, params)
+
+    def _http_call(
+        self, method: str, path: str, json_body: dict[str, Any] | None, params: dict[str, Any] | None = None
+    ) -> Any:
+        """Send ``json_body`` as is (None values included)."""
         response = self._http.request(method, path, json=json_body, params=_drop_none(params or {}))
         if response.status_code >= 400:
             try:
@@ -159,29 +167,53 @@ class EmulatorControl:
         self,
         path: str,
         *,
-        nth: int = 1,
+        method: str | None = None,
+        after: int | None = None,
+        times: int | None = 1,
+        nth: int | None = None,
+        action: FaultAction = "respond",
         status: int | None = None,
         error_code: str | None = None,
         message: str | None = None,
-        action: str = "respond",
+        headers: dict[str, str] | None = None,
+        answer: LostAnswer | None = None,
         delay_seconds: float | None = None,
         fail_reason: str | None = None,
     ) -> dict[str, Any]:
-        """Make the ``nth`` future request to ``path`` (fnmatch pattern) misbehave once."""
-        return self._call(
-            "POST",
-            "/faults",
+        """Make requests to ``path`` (an fnmatch glob, no query string) misbehave; see docs/emulator.md, Faults.
+
+        Matches ``method`` (any if None); skips the first ``after`` matches, then fires ``times`` times (None: on
+        every later match). ``nth=n`` is the older spelling of ``after=n-1``. ``action="lost"`` processes the
+        request for real, then loses the answer as ``answer``: "error" (``status``, default 500), "reset" or
+        "stall" (the real answer ``delay_seconds`` late). ``headers`` go on ``respond``/``lost`` error answers.
+        """
+        body = _drop_none(
             {
                 "path": path,
+                "method": method,
+                "after": after,
                 "nth": nth,
+                "action": action,
                 "status": status,
                 "error_code": error_code,
                 "message": message,
-                "action": action,
+                "headers": headers,
+                "answer": answer,
                 "delay_seconds": delay_seconds,
                 "fail_reason": fail_reason,
-            },
+            }
         )
+        body["times"] = times  # None (JSON null) means unlimited, so it is sent even when None
+        result: dict[str, Any] = self._http_call("POST", "/faults", body)
+        return result
+
+    def expire_token(self, token: str) -> dict[str, Any]:
+        """The given access, refresh or client token expires now (logged in :meth:`requests` as method CONTROL)."""
+        return self._call("POST", "/tokens/expire", {"token": token})
+
+    def fail_publish(self, publish_id: str, fail_reason: str = "internal") -> dict[str, Any]:
+        """A publish still processing ends FAILED now with ``fail_reason`` (logged as method CONTROL); the post."""
+        return self._call("POST", f"/posts/{publish_id}/fail", {"fail_reason": fail_reason})
 
     def creator_post(self, publish_id: str, privacy_level: str | None = None) -> dict[str, Any]:
         """The creator posts a draft from the inbox (SEND_TO_USER_INBOX -> PUBLISH_COMPLETE)."""
@@ -189,7 +221,8 @@ class EmulatorControl:
 
     def requests(self, path: str | None = None) -> list[dict[str, Any]]:
         """Every TikTok request received (only those whose path matches the glob ``path``, if given): method, path
-        (no query string), status (None if reset), time."""
+        (no query string), status sent (None if none), time, reset, fault (the action applied, or None),
+        processed (whether TikTok's handling ran), and the controls that changed state (method CONTROL)."""
         result: list[dict[str, Any]] = self._call("GET", "/requests", params={"path": path})
         return result
 

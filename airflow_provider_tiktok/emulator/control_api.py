@@ -15,7 +15,8 @@ from starlette.routing import Route
 
 from airflow_provider_tiktok.emulator import oauth, posting
 from airflow_provider_tiktok.emulator.errors import OAuthError
-from airflow_provider_tiktok.emulator.state import ALL_SCOPES, FAULT_ACTIONS, EmulatorState, Settings
+from airflow_provider_tiktok.emulator.models import ALL_SCOPES, UNAUDITED_RULES, Settings
+from airflow_provider_tiktok.emulator.state import EmulatorState
 
 Handler = Callable[[EmulatorState, dict[str, Any], dict[str, Any]], Any]
 
@@ -136,6 +137,9 @@ def settings(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> A
     unknown = set(body) - names
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    rule = body.get("unaudited_private_non_self_only")
+    if rule is not None and rule not in UNAUDITED_RULES:
+        raise ValueError(f"unaudited_private_non_self_only must be one of {', '.join(UNAUDITED_RULES)}")
     with state.lock:
         for key, value in body.items():
             setattr(state.settings, key, value)
@@ -143,13 +147,21 @@ def settings(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> A
 
 
 def inject_fault(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
-    if not body.get("path", "").startswith("/"):
-        raise ValueError("path must be an absolute path (fnmatch patterns allowed), without query string")
-    if body.get("action", "respond") not in FAULT_ACTIONS:
-        raise ValueError(f"action must be one of {sorted(FAULT_ACTIONS)}")
-    if int(body.get("nth", 1)) < 1:
-        raise ValueError("nth counts from 1")
     return asdict(state.add_fault(body))
+
+
+def expire_token(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    token = body.get("token")
+    if not isinstance(token, str) or not token:
+        raise ValueError("token (an access, refresh or client token) is required")
+    return state.expire_token(token)
+
+
+def fail_publish(state: EmulatorState, body: dict[str, Any], params: dict[str, Any]) -> Any:
+    reason = body.get("fail_reason") or "internal"
+    if not isinstance(reason, str):
+        raise ValueError("fail_reason must be a string")
+    return state.fail_running_post(params["publish_id"], reason).public()
 
 
 def creator_post(state: EmulatorState, body: dict[str, Any], params: dict[str, Any]) -> Any:
@@ -200,7 +212,9 @@ ROUTES = [
     Route("/_emulator/clock/advance", endpoint(advance_clock), methods=["POST"]),
     Route("/_emulator/settings", endpoint(settings), methods=["GET", "POST"]),
     Route("/_emulator/faults", endpoint(inject_fault), methods=["POST"]),
+    Route("/_emulator/tokens/expire", endpoint(expire_token), methods=["POST"]),
     Route("/_emulator/posts/{publish_id:path}/creator_post", endpoint(creator_post), methods=["POST"]),
+    Route("/_emulator/posts/{publish_id:path}/fail", endpoint(fail_publish), methods=["POST"]),
     Route("/_emulator/requests", endpoint(list_requests), methods=["GET"]),
     Route("/_emulator/requests/count", endpoint(count_requests), methods=["GET"]),
     Route("/_emulator/posts", endpoint(list_posts), methods=["GET"]),

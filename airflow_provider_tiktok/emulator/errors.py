@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from airflow_provider_tiktok.emulator.state import log_id
+from airflow_provider_tiktok.emulator.models import log_id
+
+_R = TypeVar("_R", bound=Response)
 
 # HTTP status TikTok documents for each v2 error code (used by raised errors and injected faults).
 API_STATUS = {
@@ -71,13 +73,44 @@ async def oauth_error_handler(request: Request, exc: Exception) -> Response:
     return oauth_error_response(exc.error, exc.description, exc.status)
 
 
-def fault_response(path: str, status: int | None, code: str | None, message: str | None) -> Response:
-    """The answer an injected ``respond`` fault gives, in the shape the path normally uses."""
+def upload_error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The upload host's errors: TikTok documents only the statuses; the body is the v2 error envelope."""
+    code = "internal_error" if status >= 500 else "invalid_file_upload"
+    return _with_headers(envelope({}, code, message, status), headers or {})
+
+
+def _with_headers(response: _R, headers: dict[str, str]) -> _R:
+    for name, value in headers.items():
+        response.headers[name] = value
+    return response
+
+
+def fault_response(
+    path: str, status: int | None, code: str | None, message: str | None, headers: dict[str, str] | None = None
+) -> Response:
+    """The answer an injected fault gives, in the shape the path normally uses, with any extra headers."""
     if path.startswith("/upload/"):
-        return Response(b"", status or 500)
-    if path.startswith("/v2/oauth/"):
+        status = status or 500
+        code = code or ("internal_error" if status >= 500 else "invalid_file_upload")
+        response: Response = envelope({}, code, message or code, status)
+    elif path.startswith("/v2/oauth/"):
         error = code or ("server_error" if (status or 500) >= 500 else "invalid_request")
-        return oauth_error_response(error, message or error, status or (401 if error == "invalid_client" else 400))
-    by_status = {401: "access_token_invalid", 429: "rate_limit_exceeded"}
-    code = code or ("internal_error" if status is None or status >= 500 else by_status.get(status, "invalid_params"))
-    return envelope({}, code, message or code, status or API_STATUS.get(code, 500))
+        response = oauth_error_response(error, message or error, status or (401 if error == "invalid_client" else 400))
+    else:
+        by_status = {401: "access_token_invalid", 429: "rate_limit_exceeded"}
+        code = code or (
+            "internal_error" if status is None or status >= 500 else by_status.get(status, "invalid_params")
+        )
+        response = envelope({}, code, message or code, status or API_STATUS.get(code, 500))
+    return _with_headers(response, headers or {})
+
+
+def refusal(path: str, message: str) -> Response:
+    """A 400 for a request refused before it is read (chunked transfer encoding); the connection is closed."""
+    if path.startswith("/v2/oauth/"):
+        response: Response = oauth_error_response("invalid_request", message, 400)
+    else:
+        response = envelope(
+            {}, "invalid_file_upload" if path.startswith("/upload/") else "invalid_params", message, 400
+        )
+    return _with_headers(response, {"Connection": "close"})

@@ -14,7 +14,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from airflow_provider_tiktok.emulator.errors import ApiError, OAuthError, envelope
-from airflow_provider_tiktok.emulator.state import App, EmulatorState, Grant, QrSession
+from airflow_provider_tiktok.emulator.models import App, Grant, QrSession
+from airflow_provider_tiktok.emulator.state import EmulatorState
 
 MISSING = "The request is missing a required parameter."
 MALFORMED = "The request parameters are malformed."
@@ -45,12 +46,17 @@ def emu(request: Request) -> EmulatorState:
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """OAuth endpoints take ``application/x-www-form-urlencoded`` only (a charset parameter is tolerated)."""
+    """OAuth endpoints take ``application/x-www-form-urlencoded`` only (a charset parameter is tolerated); a
+    parameter given twice is malformed (which one would count?)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise OAuthError("invalid_request", MALFORMED)
     body = (await request.body()).decode("utf-8", errors="replace")
-    return dict(parse_qsl(body, keep_blank_values=True))
+    pairs = parse_qsl(body, keep_blank_values=True)
+    form = dict(pairs)
+    if len(form) != len(pairs):
+        raise OAuthError("invalid_request", MALFORMED)
+    return form
 
 
 def _client(state: EmulatorState, form: dict[str, str]) -> App:

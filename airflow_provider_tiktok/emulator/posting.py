@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import secrets
 from typing import Any
 
-import httpx
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from airflow_provider_tiktok.emulator.errors import ApiError, envelope
-from airflow_provider_tiktok.emulator.media import PHOTO_HEAD_BYTES, MediaProbe
+from airflow_provider_tiktok.emulator.faults import Fault
+from airflow_provider_tiktok.emulator.models import Account, App, Grant, Post, Upload
 from airflow_provider_tiktok.emulator.oauth import bearer, emu, require_scope
-from airflow_provider_tiktok.emulator.state import (
-    PROCESSING,
-    Account,
-    App,
-    EmulatorState,
-    Fault,
-    Grant,
-    Post,
-    Upload,
-)
+from airflow_provider_tiktok.emulator.pull import pull
+from airflow_provider_tiktok.emulator.state import EmulatorState
 
 PRIVACY_LEVELS = {"PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "FOLLOWER_OF_CREATOR", "SELF_ONLY"}
 VIDEO_TYPES = {"video/mp4", "video/quicktime", "video/webm"}
@@ -48,7 +39,15 @@ def _bad(message: str) -> ApiError:
     return ApiError("invalid_params", message)
 
 
+def _check_json_type(request: Request) -> None:
+    """TikTok's JSON endpoints want ``Content-Type: application/json`` (a charset parameter is fine)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise _bad("Content-Type must be application/json.")
+
+
 async def _json(request: Request) -> dict[str, Any]:
+    _check_json_type(request)
     try:
         body = await request.json()
     except ValueError:
@@ -56,6 +55,39 @@ async def _json(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise _bad("The request body must be a JSON object.")
     return body
+
+
+def _unknown_fields(state: EmulatorState, body: dict[str, Any], known: dict[str, frozenset[str]]) -> list[str]:
+    """Body fields the docs do not list for this endpoint (``post_info.x`` for nested ones), sorted.
+
+    ``known`` maps "" to the top-level names and an object's name to its members. They are recorded on the post;
+    with the ``reject_unknown_fields`` setting they are refused instead.
+    """
+    found = [name for name in body if name not in known[""]]
+    for parent, members in known.items():
+        value = body.get(parent) if parent else None
+        if isinstance(value, dict):
+            found += [f"{parent}.{name}" for name in value if name not in members]
+    found.sort()
+    if found and state.settings.reject_unknown_fields:
+        raise _bad(f"Unknown field(s): {', '.join(found)}.")
+    return found
+
+
+VIDEO_POST_INFO = frozenset(
+    {"privacy_level", "title", "video_cover_timestamp_ms", "brand_organic_toggle", *VIDEO_BOOLS}
+)
+VIDEO_FIELDS = {
+    "": frozenset({"post_info", "source_info"}),
+    "post_info": VIDEO_POST_INFO,
+    "source_info": frozenset({"source", "video_url", "video_size", "chunk_size", "total_chunk_count"}),
+}
+PHOTO_FIELDS = {
+    "": frozenset({"media_type", "post_mode", "post_info", "source_info", "is_aigc"}),
+    "post_info": frozenset({"title", "description", "privacy_level", *PHOTO_BOOLS}),
+    "source_info": frozenset({"source", "photo_images", "photo_cover_index"}),
+}
+PUBLISH_ID_FIELDS = {"": frozenset({"publish_id"})}
 
 
 def _obj(body: dict[str, Any], key: str, required: bool = True) -> dict[str, Any]:
@@ -133,6 +165,24 @@ def _check_privacy(account: Account, info: dict[str, Any]) -> None:
         raise ApiError("privacy_level_option_mismatch", "privacy_level is missing or not among the creator's options.")
 
 
+def _unaudited() -> ApiError:
+    return ApiError(
+        "unaudited_client_can_only_post_to_private_accounts",
+        "Unaudited clients can only post SELF_ONLY content to private accounts.",
+    )
+
+
+def _forced_self_only(state: EmulatorState, grant: Grant, account: Account, mode: str) -> bool:
+    """With the ``accept`` rule, an unaudited app's direct post to a private account is stored as SELF_ONLY."""
+    app = state.apps[grant.client_key]
+    return (
+        mode == "DIRECT_POST"
+        and not app.audited
+        and account.is_private
+        and state.settings.unaudited_private_non_self_only == "accept"
+    )
+
+
 def _check_caps(state: EmulatorState, app: App, account: Account, *, direct: bool, privacy: str | None) -> None:
     if account.banned:
         raise ApiError("spam_risk_user_banned_from_posting", "The user is banned from posting.")
@@ -140,11 +190,14 @@ def _check_caps(state: EmulatorState, app: App, account: Account, *, direct: boo
         if state.pending_shares(account.open_id) >= state.settings.pending_share_cap:
             raise ApiError("spam_risk_too_many_pending_share", "spam_risk_too_many_pending_share")
         return
-    if not app.audited and (not account.is_private or privacy != "SELF_ONLY"):
-        raise ApiError(
-            "unaudited_client_can_only_post_to_private_accounts",
-            "Unaudited clients can only post SELF_ONLY content to private accounts.",
-        )
+    if not app.audited and privacy != "SELF_ONLY" and account.is_private:
+        rule = state.settings.unaudited_private_non_self_only
+        if rule == "mismatch":
+            raise ApiError("privacy_level_option_mismatch", "Unaudited clients can only post SELF_ONLY content.")
+        if rule == "reject":
+            raise _unaudited()
+    if not app.audited and not account.is_private:
+        raise _unaudited()
     if state.active_user_cap_reached(app, account.open_id):
         raise ApiError("reached_active_user_cap", "The client reached its daily active publishing user cap.")
     if state.direct_posts_today(account.open_id) >= state.settings.daily_post_cap:
@@ -156,6 +209,8 @@ async def creator_info(request: Request) -> Response:
     state = emu(request)
     grant = bearer(request, "creator_info")
     require_scope(grant, "video.publish")
+    if await request.body():  # documented without a body; one that is sent must still be JSON
+        await _json(request)
     with state.lock:
         app, account = _context(state, grant)
         # Documented as intentional: these come back with HTTP 200 and the error in the envelope.
@@ -190,9 +245,10 @@ async def inbox_video_init(request: Request) -> Response:
 
 async def _video_init(request: Request, *, direct: bool) -> Response:
     state = emu(request)
-    grant = bearer(request, "init")
+    grant = bearer(request, "video_init" if direct else "inbox_init")
     require_scope(grant, "video.publish" if direct else "video.upload")
     body = await _json(request)
+    unknown = _unknown_fields(state, body, VIDEO_FIELDS)
     info = _obj(body, "post_info", required=direct)
     _check_text(info, "title", 2200)
     _check_bools(info, VIDEO_BOOLS)
@@ -221,14 +277,15 @@ async def _video_init(request: Request, *, direct: bool) -> Response:
             raise ApiError("url_ownership_unverified", "The video URL is not under a verified domain or URL prefix.")
         _check_caps(state, app, account, direct=direct, privacy=info.get("privacy_level"))
         mode = "DIRECT_POST" if direct else "MEDIA_UPLOAD"
-        data = _create_post(state, request, grant, account, mode, "VIDEO", source, info, plan, urls)
+        data = _create_post(state, request, grant, account, mode, "VIDEO", source, info, plan, urls, unknown)
     return envelope(data)
 
 
 async def content_init(request: Request) -> Response:
     state = emu(request)
-    grant = bearer(request, "init")
+    grant = bearer(request, "content_init")
     body = await _json(request)
+    unknown = _unknown_fields(state, body, PHOTO_FIELDS)
     mode = body.get("post_mode")
     if mode not in ("DIRECT_POST", "MEDIA_UPLOAD"):
         raise _bad("post_mode must be DIRECT_POST or MEDIA_UPLOAD.")
@@ -265,7 +322,9 @@ async def content_init(request: Request) -> Response:
             raise ApiError("url_ownership_unverified", "A photo URL is not under a verified domain or URL prefix.")
         _check_caps(state, app, account, direct=direct, privacy=info.get("privacy_level"))
         stored_info = {**info, **({"is_aigc": body["is_aigc"]} if "is_aigc" in body else {})}
-        data = _create_post(state, request, grant, account, mode, "PHOTO", "PULL_FROM_URL", stored_info, None, images)
+        data = _create_post(
+            state, request, grant, account, mode, "PHOTO", "PULL_FROM_URL", stored_info, None, images, unknown
+        )
     return envelope(data)
 
 
@@ -284,6 +343,7 @@ def _create_post(
     info: dict[str, Any],
     plan: tuple[int, int, int] | None,
     urls: list[str],
+    unknown: list[str],
 ) -> dict[str, Any]:
     now = state.now()
     post = Post(
@@ -298,7 +358,10 @@ def _create_post(
         max_duration_sec=account.max_video_post_duration_sec,
         status="PROCESSING_UPLOAD" if source == "FILE_UPLOAD" else "PROCESSING_DOWNLOAD",
         chain_id=grant.chain_id,
+        unknown_fields=unknown,
     )
+    if _forced_self_only(state, grant, account, mode):
+        post.post_info = {**info, "privacy_level": "SELF_ONLY"}
     fault: Fault | None = request.scope.get("emulator_fault")
     if fault is not None and fault.action == "fail_publish":
         post.pending_failure = fault.fail_reason or "internal"
@@ -320,127 +383,16 @@ def _create_post(
         base = str(request.base_url).rstrip("/")
         data["upload_url"] = f"{base}/upload/video/?upload_id={upload.upload_id}&upload_token={upload.upload_token}"
     elif not post.stuck:  # a stuck download never starts, so it stays cancellable
-        task = asyncio.get_running_loop().create_task(_pull(state, post, urls))
+        task = asyncio.get_running_loop().create_task(pull(state, post, urls))
         state.pull_tasks[post.publish_id] = task
     return data
-
-
-# -- PULL_FROM_URL -------------------------------------------------------------------------------------------------
-class _PullFailed(Exception):
-    pass
-
-
-async def _pull(state: EmulatorState, post: Post, urls: list[str]) -> None:
-    """Download like TikTok does: no redirects, any non-2xx or transport error fails the publish.
-
-    Real TikTok also insists on https; the emulator accepts plain http only for loopback URL prefixes (checked
-    when the app is registered), so tests can serve media from a local server.
-    """
-    video = post.media_type == "VIDEO"
-    total, hasher, images, failure = 0, hashlib.sha256(), [], None
-    try:
-        async with httpx.AsyncClient(
-            follow_redirects=False, trust_env=False, timeout=httpx.Timeout(60.0, connect=10.0)
-        ) as client:
-            for url in urls:
-                probe = MediaProbe() if video else MediaProbe(head_limit=PHOTO_HEAD_BYTES)
-                image_hash, size = hashlib.sha256(), 0
-                async with client.stream("GET", url) as response:
-                    if not 200 <= response.status_code < 300:
-                        raise _PullFailed
-                    async for data in response.aiter_bytes():
-                        hasher.update(data)
-                        image_hash.update(data)
-                        probe.feed(data)
-                        size += len(data)
-                        total += len(data)
-                        with state.lock:
-                            post.downloaded_bytes = total
-                failure = failure or (probe.video_failure(post.max_duration_sec) if video else probe.photo_failure())
-                images.append({"size": size, "sha256": image_hash.hexdigest()})
-    except (httpx.HTTPError, OSError, _PullFailed):
-        with state.lock:
-            if post.status in PROCESSING:
-                state.fail_post(post, "video_pull_failed" if video else "photo_pull_failed")
-        return
-    finally:
-        with state.lock:
-            if state.pull_tasks.get(post.publish_id) is asyncio.current_task():
-                del state.pull_tasks[post.publish_id]
-    with state.lock:
-        if post.status not in PROCESSING:
-            return  # cancelled or timed out meanwhile
-        post.size, post.sha256 = total, hasher.hexdigest()
-        post.images = [] if video else images
-        state.transfer_done(post, failure)
-
-
-# -- upload host -------------------------------------------------------------------------------------------------
-def _progress(upload: Upload) -> dict[str, str]:
-    if upload.received == 0:
-        return {"Content-Range": f"bytes */{upload.video_size}"}
-    return {"Content-Range": f"bytes 0-{upload.received - 1}/{upload.video_size}"}
-
-
-async def upload_put(request: Request) -> Response:
-    """One chunk, streamed and hashed as it arrives; the body is never held whole in memory."""
-    state = emu(request)
-    with state.lock:
-        upload = state.uploads.get(request.query_params.get("upload_id", ""))
-        token = request.query_params.get("upload_token", "")
-        if upload is None or not secrets.compare_digest(upload.upload_token.encode(), token.encode()):
-            return Response(b"", 404)
-        if state.now() >= upload.expires_at:
-            return Response(b"", 403)
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    match = _RANGE.fullmatch(request.headers.get("content-range", "").strip())
-    length_header = request.headers.get("content-length", "")
-    if content_type not in VIDEO_TYPES or match is None or not length_header.isdigit():
-        return Response(b"", 400)
-    first, last, total = (int(g) for g in match.groups())
-    length = int(length_header)
-    if last < first or total != upload.video_size or last - first + 1 != length:
-        return Response(b"", 400)
-    with state.lock:
-        if upload.busy or upload.received >= upload.video_size or (first, last) != upload.expected_range():
-            return Response(b"", 416, headers=_progress(upload))
-        upload.busy = True
-    try:
-        hasher, probe, received = upload.hasher.copy(), upload.probe.copy(), 0
-        try:
-            async for data in request.stream():
-                hasher.update(data)
-                probe.feed(data)
-                received += len(data)
-        except ClientDisconnect:
-            return Response(b"", 400)  # nobody is listening; the chunk is simply not committed
-        if received != length:
-            return Response(b"", 400)
-        with state.lock:
-            return _commit_chunk(state, upload, hasher, probe)
-    finally:
-        upload.busy = False
-
-
-def _commit_chunk(state: EmulatorState, upload: Upload, hasher: Any, probe: MediaProbe) -> Response:
-    upload.hasher, upload.probe = hasher, probe
-    upload.received = upload.expected_range()[1] + 1
-    upload.next_chunk += 1
-    post = state.posts.get(upload.publish_id)
-    if post is None:  # reset while uploading
-        return Response(b"", 404)
-    post.uploaded_bytes = upload.received
-    if upload.received < upload.video_size:
-        return Response(b"", 206, headers=_progress(upload))
-    post.size, post.sha256 = upload.video_size, hasher.hexdigest()
-    state.transfer_done(post, probe.video_failure(post.max_duration_sec))
-    return Response(b"", 201, headers=_progress(upload))
 
 
 # -- status and cancel ---------------------------------------------------------------------------------------------
 async def _owned_post(request: Request, grant: Grant) -> Post:
     state = emu(request)
     body = await _json(request)
+    _unknown_fields(state, body, PUBLISH_ID_FIELDS)
     publish_id = body.get("publish_id")
     if not isinstance(publish_id, str) or not publish_id:
         raise _bad("publish_id is required.")
@@ -506,5 +458,4 @@ ROUTES = [
     Route("/v2/post/publish/content/init/", content_init, methods=["POST"]),
     Route("/v2/post/publish/status/fetch/", status_fetch, methods=["POST"]),
     Route("/v2/post/publish/cancel/", cancel, methods=["POST"]),
-    Route("/upload/video/", upload_put, methods=["PUT"]),
 ]

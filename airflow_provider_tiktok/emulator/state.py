@@ -15,242 +15,34 @@ import json
 import math
 import random
 import secrets
-import string
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
+from dataclasses import fields
 from typing import Any
 
-from airflow_provider_tiktok.emulator.media import MediaProbe
-
-ALL_SCOPES = ["user.info.basic", "user.info.profile", "user.info.stats", "video.publish", "video.upload"]
-PUBLIC_OPTIONS = ["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"]
-PRIVATE_OPTIONS = ["FOLLOWER_OF_CREATOR", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"]
-PROCESSING = ("PROCESSING_UPLOAD", "PROCESSING_DOWNLOAD")
-DAY = 86_400.0
-
-# Requests per sliding 60 s window and per access token; the three init endpoints share one budget.
-RATE_LIMITS = {"creator_info": 20, "init": 6, "status": 30, "user_info": 600}
-REQUEST_LOG_LIMIT = 100_000  # a long-running CLI emulator must not grow without bound
-
-
-def log_id() -> str:
-    """TikTok's shape: UTC timestamp + 20 upper-case hex characters."""
-    return datetime.now(UTC).strftime("%Y%m%d%H%M%S") + secrets.token_hex(10).upper()
-
-
-def _random_token(prefix: str) -> str:
-    alphabet = string.ascii_letters + string.digits
-    return prefix + "".join(secrets.choice(alphabet) for _ in range(40))
-
-
-@dataclass
-class Settings:
-    processing_seconds: float = 1.0
-    moderation_seconds: float = 0.0
-    strict_brand_toggles: bool = False
-    daily_post_cap: int = 15
-    pending_share_cap: int = 5
-    unaudited_user_cap: int = 5
-    qr_lifetime_seconds: float = 300.0
-    code_lifetime_seconds: float = 300.0
-    upload_url_ttl_seconds: float = 3600.0
-    pull_timeout_seconds: float = 3600.0
-    rate_limits_enabled: bool = True
-    webhook_max_attempts: int = 5
-    webhook_retry_seconds: float = 0.5  # real time before the first retry; doubles each time
-
-
-@dataclass
-class App:
-    client_key: str
-    client_secret: str
-    audited: bool = True
-    verified_url_prefixes: list[str] = field(default_factory=list)
-    redirect_uris: list[str] = field(default_factory=list)
-    scopes: list[str] = field(default_factory=lambda: list(ALL_SCOPES))
-    access_token_ttl: int = 86_400
-    refresh_token_ttl: int = 31_536_000
-    rotate_refresh_tokens: bool = True
-    active_user_cap: int | None = None  # distinct posting users per 24 h; unaudited apps use the setting
-    webhook_url: str | None = None  # callback URL for TikTok's webhook events
-
-    def public(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("client_secret")
-        return data
-
-
-@dataclass
-class Account:
-    open_id: str
-    username: str
-    nickname: str
-    is_private: bool = False
-    privacy_level_options: list[str] = field(default_factory=list)
-    comment_disabled: bool = False
-    duet_disabled: bool = False
-    stitch_disabled: bool = False
-    max_video_post_duration_sec: int = 300
-    banned: bool = False
-    app_version: str = "35.1.0"
-    union_id: str = ""
-    avatar_url: str = ""
-    bio_description: str = ""
-    is_verified: bool = False
-    follower_count: int = 0
-    following_count: int = 0
-    likes_count: int = 0
-    video_count: int = 0
-
-
-@dataclass
-class Generation:
-    """One refresh of a token chain: the access token and the refresh token issued together."""
-
-    access_token: str
-    refresh_token: str
-    issued_at: float
-    access_expires_at: float
-    refresh_active: bool = True
-
-
-@dataclass
-class Chain:
-    """Every token descending from one authorization; revoking kills the whole chain."""
-
-    chain_id: str
-    client_key: str
-    open_id: str
-    scopes: list[str]
-    refresh_expires_at: float  # fixed at authorization: refresh_expires_in counts down, rotation does not reset it
-    generations: list[Generation] = field(default_factory=list)
-    revoked: bool = False
-
-
-@dataclass
-class Grant:
-    """What a valid access token lets its bearer do."""
-
-    token: str
-    client_key: str
-    open_id: str | None
-    scopes: list[str]
-    chain_id: str | None = None
-
-
-@dataclass
-class AuthCode:
-    code: str
-    client_key: str
-    open_id: str
-    scopes: list[str]
-    redirect_uri: str | None
-    code_challenge: str | None
-    expires_at: float
-    from_qr: bool = False
-    used: bool = False
-
-
-@dataclass
-class QrSession:
-    token: str
-    client_key: str
-    scopes: list[str]
-    state: str
-    expires_at: float
-    status: str = "new"
-    client_ticket: str = ""
-    code: str | None = None
-
-
-@dataclass
-class Upload:
-    upload_id: str
-    upload_token: str
-    publish_id: str
-    video_size: int
-    chunk_size: int
-    total_chunk_count: int
-    expires_at: float
-    next_chunk: int = 0
-    received: int = 0
-    busy: bool = False
-    hasher: Any = field(default_factory=hashlib.sha256)
-    probe: MediaProbe = field(default_factory=MediaProbe)
-
-    def expected_range(self) -> tuple[int, int]:
-        first = self.next_chunk * self.chunk_size
-        last = self.video_size - 1 if self.next_chunk == self.total_chunk_count - 1 else first + self.chunk_size - 1
-        return first, last
-
-
-@dataclass
-class Post:
-    publish_id: str
-    open_id: str
-    client_key: str
-    mode: str  # DIRECT_POST or MEDIA_UPLOAD (inbox)
-    media_type: str  # VIDEO or PHOTO
-    source: str  # FILE_UPLOAD or PULL_FROM_URL
-    post_info: dict[str, Any]
-    created_at: float
-    max_duration_sec: int
-    status: str = "PROCESSING_UPLOAD"
-    fail_reason: str | None = None
-    size: int | None = None
-    sha256: str | None = None
-    images: list[dict[str, Any]] = field(default_factory=list)
-    uploaded_bytes: int = 0
-    downloaded_bytes: int = 0
-    post_ids: list[int] = field(default_factory=list)
-    transfer_done_at: float | None = None
-    processing_seconds: float = 0.0
-    pending_failure: str | None = None  # media check or injected fail_publish, applied when processing ends
-    stuck: bool = False
-    completed_at: float | None = None
-    final_privacy: str | None = None
-    chain_id: str | None = None  # the authorization that created it; revoking it mid-process fails the post
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "publish_id": self.publish_id,
-            "open_id": self.open_id,
-            "client_key": self.client_key,
-            "mode": self.mode,
-            "media_type": self.media_type,
-            "source": self.source,
-            "post_info": self.post_info,
-            "status": self.status,
-            "fail_reason": self.fail_reason,
-            "size": self.size,
-            "sha256": self.sha256,
-            "images": self.images,
-            "uploaded_bytes": self.uploaded_bytes,
-            "downloaded_bytes": self.downloaded_bytes,
-            "transfer_complete": self.transfer_done_at is not None,
-            "post_ids": self.post_ids,
-            "created_at": self.created_at,
-        }
-
-
-@dataclass
-class Fault:
-    fault_id: int
-    path: str
-    nth: int = 1
-    status: int | None = None
-    error_code: str | None = None
-    message: str | None = None
-    action: str = "respond"  # respond | reset | delay | fail_publish | stuck
-    delay_seconds: float = 0.0
-    fail_reason: str | None = None
-    seen: int = 0
-
-
-FAULT_ACTIONS = {"respond", "reset", "delay", "fail_publish", "stuck"}
+from airflow_provider_tiktok.emulator import faults as fault_rules
+from airflow_provider_tiktok.emulator.faults import Fault
+from airflow_provider_tiktok.emulator.models import (
+    DAY,
+    INIT_BUCKETS,
+    PRIVATE_OPTIONS,
+    PROCESSING,
+    PUBLIC_OPTIONS,
+    RATE_LIMITS,
+    REQUEST_LOG_LIMIT,
+    Account,
+    App,
+    AuthCode,
+    Chain,
+    Generation,
+    Grant,
+    Post,
+    QrSession,
+    Settings,
+    Upload,
+    random_token,
+)
 
 
 class EmulatorState:
@@ -268,6 +60,7 @@ class EmulatorState:
                 task.cancel()
             self.pull_tasks.clear()
             self.webhook_tasks.clear()
+            self.epoch = getattr(self, "epoch", 0) + 1  # a request delayed across a reset is dropped
             self.clock_offset = 0.0
             self.settings = Settings()
             self.apps: dict[str, App] = {}
@@ -355,10 +148,10 @@ class EmulatorState:
         if previous is not None and not app.rotate_refresh_tokens:
             refresh_token = previous.refresh_token
         else:
-            refresh_token = _random_token("rft.")
+            refresh_token = random_token("rft.")
         if previous is not None:
             previous.refresh_active = False
-        gen = Generation(_random_token("act."), refresh_token, now, now + app.access_token_ttl)
+        gen = Generation(random_token("act."), refresh_token, now, now + app.access_token_ttl)
         chain.generations.append(gen)
         self.access_index[gen.access_token] = (chain, gen)
         self.refresh_index[gen.refresh_token] = (chain, gen)
@@ -374,7 +167,7 @@ class EmulatorState:
 
     def issue_client_token(self, app: App) -> dict[str, Any]:
         with self.lock:
-            token = _random_token("clt.")
+            token = random_token("clt.")
             self.client_tokens[token] = (app.client_key, self.now() + 7200)
             return {"access_token": token, "expires_in": 7200, "token_type": "Bearer"}
 
@@ -464,10 +257,13 @@ class EmulatorState:
             if not self.settings.rate_limits_enabled:
                 return False
             now = self.now()
+            init = bucket in INIT_BUCKETS
+            if init and self.settings.shared_init_rate_window:
+                bucket = "init"
             window = self.rate_windows.setdefault((token, bucket), deque())
             while window and window[0] <= now - 60:
                 window.popleft()
-            if len(window) >= RATE_LIMITS[bucket]:
+            if len(window) >= RATE_LIMITS["init" if init else bucket]:
                 return True
             window.append(now)
             return False
@@ -574,8 +370,11 @@ class EmulatorState:
         return result
 
     def direct_posts_today(self, open_id: str) -> int:
-        """Direct posts count against the creator, across all clients, unless they failed."""
-        return sum(1 for p in self.recent_posts(open_id) if p.mode == "DIRECT_POST" and p.status != "FAILED")
+        """Direct posts count against the creator, across all clients (failed ones too, unless set otherwise)."""
+        count_failed = self.settings.failed_posts_count_toward_cap
+        return sum(
+            1 for p in self.recent_posts(open_id) if p.mode == "DIRECT_POST" and (count_failed or p.status != "FAILED")
+        )
 
     def pending_shares(self, open_id: str) -> int:
         return sum(
@@ -593,33 +392,94 @@ class EmulatorState:
         users = {p.open_id for p in self.recent_posts(client_key=app.client_key) if p.mode == "DIRECT_POST"}
         return open_id not in users and len(users) >= cap
 
-    # -- faults and request log --------------------------------------------------------------------------------
+    # -- faults, controls and the request log ------------------------------------------------------------------
     def add_fault(self, data: dict[str, Any]) -> Fault:
         with self.lock:
             self._fault_seq += 1
-            fault = Fault(fault_id=self._fault_seq, **_known(Fault, data, exclude={"fault_id", "seen"}))
+            fault = fault_rules.parse_fault(self._fault_seq, data)
             self.faults.append(fault)
             return fault
 
-    def take_fault(self, path: str) -> Fault | None:
-        """Count this request against every fault on its path; return (and consume) the first one due."""
-        from fnmatch import fnmatchcase
-
+    def take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
-            due = None
-            for fault in list(self.faults):
-                if not fnmatchcase(path, fault.path):
-                    continue
-                fault.seen += 1
-                if fault.seen >= fault.nth and due is None:
-                    due = fault
-                    self.faults.remove(fault)
-            return due
+            return fault_rules.take(self.faults, method, path)
 
-    def log_request(self, method: str, path: str, status: int | None, started: float) -> None:
+    def expire_token(self, token: str) -> dict[str, Any]:
+        """An access or refresh token stops working now (as if its lifetime had run out)."""
+        with self.lock:
+            now = self.now()
+            if token in self.access_index:
+                chain, gen = self.access_index[token]
+                gen.access_expires_at = min(gen.access_expires_at, now)
+                kind = "access_token"
+            elif token in self.refresh_index:
+                chain, gen = self.refresh_index[token]
+                chain.refresh_expires_at = min(chain.refresh_expires_at, now)  # one expiry per chain (see Chain)
+                kind = "refresh_token"
+            elif token in self.client_tokens:
+                client_key, _ = self.client_tokens[token]
+                self.client_tokens[token] = (client_key, now)
+                result = {"kind": "client_token", "client_key": client_key}
+                self.log_control("expire_token", result)
+                return result
+            else:
+                raise LookupError("unknown token")
+            result = {"kind": kind, "chain_id": chain.chain_id, "open_id": chain.open_id}
+            self.log_control("expire_token", result)
+            return result
+
+    def fail_running_post(self, publish_id: str, fail_reason: str) -> Post:
+        """A publish still processing ends FAILED now with ``fail_reason`` (webhook included)."""
+        with self.lock:
+            post = self.posts.get(publish_id)
+            if post is None:
+                raise LookupError(f"unknown publish_id {publish_id!r}")
+            self.refresh_post(post)
+            if post.status not in PROCESSING:
+                raise ValueError(f"post is {post.status}, not processing")
+            self.fail_post(post, fail_reason)
+            self.log_control("fail_publish", {"publish_id": publish_id, "fail_reason": fail_reason})
+            return post
+
+    def log_request(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        started: float,
+        *,
+        fault: str | None = None,
+        processed: bool = True,
+    ) -> None:
+        """``status`` is what the client was sent (None: nothing, the connection was dropped); ``processed`` says
+        whether TikTok's handling ran (True for a lost answer, False for an injected response or reset)."""
         with self.lock:
             self.request_log.append(
-                {"method": method, "path": path, "status": status, "time": started, "reset": status is None}
+                {
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "time": started,
+                    "reset": status is None,
+                    "fault": fault,
+                    "processed": processed,
+                }
+            )
+
+    def log_control(self, action: str, detail: dict[str, Any]) -> None:
+        """Controls that change TikTok's state behind the client's back are logged with method CONTROL."""
+        with self.lock:
+            self.request_log.append(
+                {
+                    "method": "CONTROL",
+                    "path": f"/_emulator/{action}",
+                    "status": None,
+                    "time": self.now(),
+                    "reset": False,
+                    "fault": None,
+                    "processed": True,
+                    "control": {"action": action, **detail},
+                }
             )
 
 

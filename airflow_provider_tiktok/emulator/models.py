@@ -1,0 +1,235 @@
+"""The emulator's records: settings, apps, accounts, token chains, codes, QR sessions, uploads and posts.
+
+Plain dataclasses; ``EmulatorState`` (state.py) owns them and the lock that guards them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow_provider_tiktok.emulator.media import MediaProbe
+
+ALL_SCOPES = ["user.info.basic", "user.info.profile", "user.info.stats", "video.publish", "video.upload"]
+PUBLIC_OPTIONS = ["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"]
+PRIVATE_OPTIONS = ["FOLLOWER_OF_CREATOR", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"]
+PROCESSING = ("PROCESSING_UPLOAD", "PROCESSING_DOWNLOAD")
+DAY = 86_400.0
+
+# Requests per sliding 60 s window and per access token. The three init buckets share one window unless the
+# ``shared_init_rate_window`` setting is off (see docs/emulator.md, "Decisions").
+RATE_LIMITS = {"creator_info": 20, "init": 6, "status": 30, "user_info": 600}
+INIT_BUCKETS = ("video_init", "inbox_init", "content_init")
+UNAUDITED_RULES = ("reject", "mismatch", "accept")
+REQUEST_LOG_LIMIT = 100_000  # a long-running CLI emulator must not grow without bound
+
+
+def log_id() -> str:
+    """TikTok's shape: UTC timestamp + 20 upper-case hex characters."""
+    return datetime.now(UTC).strftime("%Y%m%d%H%M%S") + secrets.token_hex(10).upper()
+
+
+def random_token(prefix: str) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return prefix + "".join(secrets.choice(alphabet) for _ in range(40))
+
+
+@dataclass
+class Settings:
+    processing_seconds: float = 1.0
+    moderation_seconds: float = 0.0
+    strict_brand_toggles: bool = False
+    daily_post_cap: int = 15
+    pending_share_cap: int = 5
+    unaudited_user_cap: int = 5
+    qr_lifetime_seconds: float = 300.0
+    code_lifetime_seconds: float = 300.0
+    upload_url_ttl_seconds: float = 3600.0
+    pull_timeout_seconds: float = 3600.0
+    rate_limits_enabled: bool = True
+    webhook_max_attempts: int = 5
+    webhook_retry_seconds: float = 0.5  # real time before the first retry; doubles each time
+    # Decisions where TikTok's docs are silent (docs/emulator.md explains each default).
+    failed_posts_count_toward_cap: bool = True
+    unaudited_private_non_self_only: str = "reject"  # reject | mismatch | accept (stored as SELF_ONLY)
+    shared_init_rate_window: bool = True
+    reject_unknown_fields: bool = False
+
+
+@dataclass
+class App:
+    client_key: str
+    client_secret: str
+    audited: bool = True
+    verified_url_prefixes: list[str] = field(default_factory=list)
+    redirect_uris: list[str] = field(default_factory=list)
+    scopes: list[str] = field(default_factory=lambda: list(ALL_SCOPES))
+    access_token_ttl: int = 86_400
+    refresh_token_ttl: int = 31_536_000
+    rotate_refresh_tokens: bool = True
+    active_user_cap: int | None = None  # distinct posting users per 24 h; unaudited apps use the setting
+    webhook_url: str | None = None  # callback URL for TikTok's webhook events
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("client_secret")
+        return data
+
+
+@dataclass
+class Account:
+    open_id: str
+    username: str
+    nickname: str
+    is_private: bool = False
+    privacy_level_options: list[str] = field(default_factory=list)
+    comment_disabled: bool = False
+    duet_disabled: bool = False
+    stitch_disabled: bool = False
+    max_video_post_duration_sec: int = 300
+    banned: bool = False
+    app_version: str = "35.1.0"
+    union_id: str = ""
+    avatar_url: str = ""
+    bio_description: str = ""
+    is_verified: bool = False
+    follower_count: int = 0
+    following_count: int = 0
+    likes_count: int = 0
+    video_count: int = 0
+
+
+@dataclass
+class Generation:
+    """One refresh of a token chain: the access token and the refresh token issued together."""
+
+    access_token: str
+    refresh_token: str
+    issued_at: float
+    access_expires_at: float
+    refresh_active: bool = True
+
+
+@dataclass
+class Chain:
+    """Every token descending from one authorization; revoking kills the whole chain."""
+
+    chain_id: str
+    client_key: str
+    open_id: str
+    scopes: list[str]
+    refresh_expires_at: float  # fixed at authorization: refresh_expires_in counts down, rotation does not reset it
+    generations: list[Generation] = field(default_factory=list)
+    revoked: bool = False
+
+
+@dataclass
+class Grant:
+    """What a valid access token lets its bearer do."""
+
+    token: str
+    client_key: str
+    open_id: str | None
+    scopes: list[str]
+    chain_id: str | None = None
+
+
+@dataclass
+class AuthCode:
+    code: str
+    client_key: str
+    open_id: str
+    scopes: list[str]
+    redirect_uri: str | None
+    code_challenge: str | None
+    expires_at: float
+    from_qr: bool = False
+    used: bool = False
+
+
+@dataclass
+class QrSession:
+    token: str
+    client_key: str
+    scopes: list[str]
+    state: str
+    expires_at: float
+    status: str = "new"
+    client_ticket: str = ""
+    code: str | None = None
+
+
+@dataclass
+class Upload:
+    upload_id: str
+    upload_token: str
+    publish_id: str
+    video_size: int
+    chunk_size: int
+    total_chunk_count: int
+    expires_at: float
+    next_chunk: int = 0
+    received: int = 0
+    busy: bool = False
+    hasher: Any = field(default_factory=hashlib.sha256)
+    probe: MediaProbe = field(default_factory=MediaProbe)
+
+    def expected_range(self) -> tuple[int, int]:
+        first = self.next_chunk * self.chunk_size
+        last = self.video_size - 1 if self.next_chunk == self.total_chunk_count - 1 else first + self.chunk_size - 1
+        return first, last
+
+
+@dataclass
+class Post:
+    publish_id: str
+    open_id: str
+    client_key: str
+    mode: str  # DIRECT_POST or MEDIA_UPLOAD (inbox)
+    media_type: str  # VIDEO or PHOTO
+    source: str  # FILE_UPLOAD or PULL_FROM_URL
+    post_info: dict[str, Any]
+    created_at: float
+    max_duration_sec: int
+    status: str = "PROCESSING_UPLOAD"
+    fail_reason: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    images: list[dict[str, Any]] = field(default_factory=list)
+    uploaded_bytes: int = 0
+    downloaded_bytes: int = 0
+    post_ids: list[int] = field(default_factory=list)
+    transfer_done_at: float | None = None
+    processing_seconds: float = 0.0
+    pending_failure: str | None = None  # media check or injected fail_publish, applied when processing ends
+    stuck: bool = False
+    completed_at: float | None = None
+    final_privacy: str | None = None
+    chain_id: str | None = None  # the authorization that created it; revoking it mid-process fails the post
+    unknown_fields: list[str] = field(default_factory=list)  # body fields TikTok does not document, as sent
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "publish_id": self.publish_id,
+            "open_id": self.open_id,
+            "client_key": self.client_key,
+            "mode": self.mode,
+            "media_type": self.media_type,
+            "source": self.source,
+            "post_info": self.post_info,
+            "status": self.status,
+            "fail_reason": self.fail_reason,
+            "size": self.size,
+            "sha256": self.sha256,
+            "images": self.images,
+            "uploaded_bytes": self.uploaded_bytes,
+            "downloaded_bytes": self.downloaded_bytes,
+            "transfer_complete": self.transfer_done_at is not None,
+            "post_ids": self.post_ids,
+            "created_at": self.created_at,
+            "unknown_fields": self.unknown_fields,
+        }
