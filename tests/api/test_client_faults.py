@@ -164,16 +164,11 @@ def test_retry_after_on_the_token_endpoint_is_honoured(tiktok: TikTok) -> None:
 # --- 416 and lost chunk answers --------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/client.py _UploadSession._resync raises TikTokPermanentError on a 416 without Content-Range "
-    "('cannot tell where to resume'); it should treat it as transient: resend the chunk after a back-off, or ask "
-    "status/fetch for uploaded_bytes",
-)
 def test_a_bare_416_during_upload_is_recovered(tiktok: TikTok, video_12mb: bytes) -> None:
+    """The client asks status/fetch how many bytes TikTok holds, and goes on from there."""
     result, plan = _init(tiktok, len(video_12mb))
     tiktok.control.inject_fault(UPLOAD, after=1, status=416)  # the second chunk is answered a bare 416, once
-    tiktok.client.upload(result.upload_url, plan, io.BytesIO(video_12mb), "video/mp4")
+    tiktok.client.upload(result.upload_url, plan, io.BytesIO(video_12mb), "video/mp4", publish_id=result.publish_id)
     assert _sha(tiktok, result.publish_id) == hashlib.sha256(video_12mb).hexdigest()
 
 
