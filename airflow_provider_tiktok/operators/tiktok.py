@@ -415,7 +415,7 @@ class _PublishingOperator(_TikTokOperator):
         self.log.info("TikTok reports publish %s as %s", publish_id, status.status)
         wait_for = final_statuses(draft=self.draft, wait_for_creator_post=self.wait_for_creator_post)
         if status.status in wait_for or status.status == FAILED:
-            from airflow_provider_tiktok.triggers.tiktok import final_event
+            from airflow_provider_tiktok.status_event import final_event
 
             return self.execute_complete(context, event=final_event(publish_id, status).payload)
         self.defer_for_status(publish_id, status.status)
