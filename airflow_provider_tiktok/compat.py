@@ -31,9 +31,15 @@ PRIVATE_NAMES = (
 
 def airflow_version() -> tuple[int, int]:
     from airflow import __version__
+    from packaging.version import Version
 
-    major, minor, *_ = (int(part) if part.isdigit() else 0 for part in (__version__.split(".") + ["0", "0"])[:3])
-    return major, minor
+    release = Version(__version__).release
+    return release[0], release[1] if len(release) > 1 else 0
+
+
+def tested() -> bool:
+    """Whether the running Airflow is one whose private names were read (others: same code, untested)."""
+    return airflow_version() == TESTED_AIRFLOW
 
 
 def in_task_runner() -> bool:

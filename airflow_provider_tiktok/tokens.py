@@ -133,7 +133,6 @@ class TokenSet:
         )
 
 
-
 @runtime_checkable
 class TokenStore(Protocol):
     """Where the newest token set lives. ``load`` must return what is stored *now* (no stale cache).

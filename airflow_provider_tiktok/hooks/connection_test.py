@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_tiktok import compat
 from airflow_provider_tiktok.api.errors import TikTokError
@@ -23,6 +23,8 @@ from airflow_provider_tiktok.tokens import TokenSet, VariableTokenStore, relink_
 if TYPE_CHECKING:
     from airflow_provider_tiktok.api.oauth import TikTokOAuthClient
     from airflow_provider_tiktok.hooks.tiktok import TikTokConnectionSettings
+
+_log = logging.getLogger(__name__)
 
 
 def find_stored_tokens(settings: TikTokConnectionSettings) -> tuple[str | None, TokenSet | None]:
@@ -56,13 +58,13 @@ def test_connection(
     oauth: TikTokOAuthClient,
     *,
     clock: Callable[[], float],
-    log: logging.Logger,
+    log: Any = None,
 ) -> tuple[bool, str]:
     try:
         key, stored = find_stored_tokens(settings)
         where = f"Variable {key!r}" if key else "no token Variable found"
     except Exception as exc:  # the connection test workload on a worker cannot read Variables
-        log.warning("Could not read the TikTok token Variables: %s", exc)
+        (log or _log).warning("Could not read the TikTok token Variables: %s", exc)
         key, stored, where = None, None, f"token Variables not readable here ({type(exc).__name__})"
     if stored is not None and settings.open_id and stored.open_id and stored.open_id != settings.open_id:
         stored = None  # the connection was re-linked to another account; its own tokens apply

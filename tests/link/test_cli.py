@@ -558,6 +558,7 @@ def test_revoke_unknown_connection(airflow_db):
 # --- packaging ------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_module_help_in_a_subprocess():
     result = subprocess.run(
         [sys.executable, "-m", "airflow_provider_tiktok.link", "--help"], capture_output=True, text=True, timeout=60
@@ -657,6 +658,7 @@ def test_refused_revoke_keeps_the_connection_unless_forced(emu, conn_id):
     assert not store.connection_exists(conn_id)
 
 
+@pytest.mark.integration
 def test_missing_metadata_db_is_a_clear_error(tmp_path):
     env = {
         **os.environ,
