@@ -352,7 +352,11 @@ class TokenManager:
             return stored or seed
         if seed.open_id and stored.open_id and seed.open_id != stored.open_id:
             return seed
-        if stored.relink_reason and seed.refresh_token and secret_digest(seed.refresh_token) != stored.relink_seed:
+        if (
+            stored.relink_reason
+            and seed.refresh_token not in (None, stored.refresh_token)
+            and secret_digest(seed.refresh_token or "") != stored.relink_seed
+        ):
             return seed
         return stored
 
