@@ -232,7 +232,7 @@ def _section(sc: Scenario, base: dict[str, Any], ours: dict[str, Any], others: l
         ),
         Row("max event-loop lag", lag["http"], lag["tiktok"], "ms"),
         Row("start-up CPU per new creator", start["http"], start["tiktok"], "ms"),
-        Row("  of which Airflow's secrets masker", start_mask["http"], start_mask["tiktok"], "ms"),
+        Row("start-up: of which in Airflow's secrets masker", start_mask["http"], start_mask["tiktok"], "ms"),
         Row("CPU in the secrets masker, whole run", base["masker_cpu_s"], ours["masker_cpu_s"], "s"),
         Row("new secrets masked, whole run", base["masker_new_secrets"], ours["masker_new_secrets"], ""),
         Row("full GC passes", base["gc_full_passes"], ours["gc_full_passes"], ""),
