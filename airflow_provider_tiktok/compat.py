@@ -23,10 +23,7 @@ log = logging.getLogger(__name__)
 TESTED_AIRFLOW = (3, 3)
 
 # (module, attribute) for each private name used here; the compat test imports each one.
-PRIVATE_NAMES = (
-    ("airflow.sdk.execution_time.task_runner", "SUPERVISOR_COMMS"),
-    ("airflow.sdk.execution_time.cache", "SecretCache"),
-)
+PRIVATE_NAMES = (("airflow.sdk.execution_time.task_runner", "SUPERVISOR_COMMS"),)
 
 
 def airflow_version() -> tuple[int, int]:
@@ -58,13 +55,12 @@ def in_task_runner() -> bool:
 def invalidate_variable_cache(key: str) -> None:
     """Drop ``key`` from the SDK's read-through secrets cache (``[secrets] use_cache``), if there is one.
 
-    Why private: a token refresh decision must see the newest rotation another worker saved, and ``Variable.get``
-    has no "bypass the cache" argument. Without the cache class nothing is cached, so nothing is lost.
+    A token refresh decision must see the newest rotation another worker saved, and ``Variable.get`` has no "bypass
+    the cache" argument. ``SecretCache`` is public (``airflow.sdk``); it is here because only the Variable helpers
+    below use it.
     """
-    try:
-        from airflow.sdk.execution_time.cache import SecretCache
-    except ImportError:
-        return
+    from airflow.sdk import SecretCache
+
     try:
         SecretCache.invalidate_variable(key)
     except Exception:  # cache disabled or not initialised: nothing to invalidate
