@@ -11,60 +11,47 @@ Airflow is imported lazily so that importing this module stays cheap (operators 
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import json
 import logging
+import os
 import threading
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from airflow_provider_tiktok import compat
 from airflow_provider_tiktok.api.errors import ErrorKind, TikTokOAuthError
 
 if TYPE_CHECKING:
     from airflow_provider_tiktok.api.models import TokenResponse
-    from airflow_provider_tiktok.api.oauth import AsyncTikTokOAuthClient, TikTokOAuthClient
+    from airflow_provider_tiktok.api.oauth import TikTokOAuthClient
 
 log = logging.getLogger(__name__)
 
-RELINK_HINT = "run `airflow-tiktok link` and update the connection (or its token Variable)"
+# Set to "true" to let the token store write tokens in plain text when Airflow has no Fernet key (not advised).
+ALLOW_PLAINTEXT_ENV = "TIKTOK_ALLOW_PLAINTEXT_TOKENS"
 
 
-# Values this process has already registered, per masker instance (a reset masker starts empty again). Every
-# trigger and hook re-reads the same tokens; registering a known value again costs a masker call and, inside a task
-# runner or triggerer, a message to the supervisor, for nothing.
-_REGISTERED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-
-
-def _registered() -> set[str]:
-    from airflow.sdk._shared.secrets_masker import _secrets_masker
-
-    return _REGISTERED.setdefault(_secrets_masker(), set())
+def relink_command(conn_id: str | None) -> str:
+    """The exact command that links the account again and replaces the connection's dead token chain."""
+    return f"airflow-tiktok link --qr --overwrite --conn-id {conn_id or '<conn_id>'}"
 
 
 def mask_secrets(*values: str | None) -> None:
-    """Register secrets with Airflow's log masker (in this process and the supervisor), each value once."""
+    """Register secrets with Airflow's log masker (this process and, in a task or trigger, the supervisor)."""
     from airflow.sdk.log import mask_secret
 
-    seen = _registered()
     for value in dict.fromkeys(values):
-        if value and value not in seen:
+        if value:
             mask_secret(value)
-            seen.add(value)  # only once registered: a concurrent caller registers it again rather than not at all
 
 
-async def amask_secrets(*values: str | None) -> None:
-    """Async twin of :func:`mask_secrets`: inside an async task the sync comms call could deadlock the event loop."""
-    from airflow.sdk.log import amask_secret
-
-    seen = _registered()
-    for value in dict.fromkeys(values):
-        if value and value not in seen:
-            await amask_secret(value)
-            seen.add(value)
+def secret_digest(value: str) -> str:
+    """A short, non-reversible name for a secret (to compare tokens or key budgets without keeping them)."""
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -77,12 +64,18 @@ class TokenSet:
     refresh_expires_at: float | None = None
     open_id: str | None = None
     scope: str | None = None
+    # Set when the chain is known to be lost (a refresh was rejected and no newer chain exists): every later reader
+    # fails fast with this reason instead of calling TikTok. Cleared by linking again.
+    relink_reason: str | None = None
+    # The connection seed's refresh token (digest) when the chain was marked: the seed was tried too. A connection
+    # edited since (a new refresh token pasted in) is tried again instead of failing.
+    relink_seed: str | None = None
 
     def __repr__(self) -> str:
         return (
             f"TokenSet(access_token='***', access_expires_at={self.access_expires_at!r}, "
             f"refresh_token={'***' if self.refresh_token else None!r}, refresh_expires_at={self.refresh_expires_at!r}, "
-            f"open_id={self.open_id!r}, scope={self.scope!r})"
+            f"open_id={self.open_id!r}, scope={self.scope!r}, relink_reason={self.relink_reason!r})"
         )
 
     __str__ = __repr__
@@ -92,7 +85,10 @@ class TokenSet:
         return bool(self.access_token) and self.access_expires_at > 0 and self.access_expires_at > now + margin
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.relink_reason:  # the common case stays the format older versions wrote
+            del data["relink_reason"], data["relink_seed"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TokenSet:
@@ -104,6 +100,8 @@ class TokenSet:
             refresh_expires_at=float(refresh_expires_at) if refresh_expires_at else None,
             open_id=data.get("open_id") or None,
             scope=data.get("scope") or None,
+            relink_reason=data.get("relink_reason") or None,
+            relink_seed=data.get("relink_seed") or None,
         )
 
     def to_json(self) -> str:
@@ -137,7 +135,11 @@ class TokenSet:
 
 @runtime_checkable
 class TokenStore(Protocol):
-    """Where the newest token set lives. ``load`` must return what is stored *now* (no stale cache)."""
+    """Where the newest token set lives. ``load`` must return what is stored *now* (no stale cache).
+
+    ``ensure_writable`` raises when ``save`` would refuse: the manager checks it *before* a refresh, since a rotated
+    refresh token that cannot be saved is lost.
+    """
 
     @property
     def lock_key(self) -> str: ...
@@ -145,6 +147,8 @@ class TokenStore(Protocol):
     def load(self) -> TokenSet | None: ...
 
     def save(self, tokens: TokenSet) -> None: ...
+
+    def ensure_writable(self) -> None: ...
 
 
 class MemoryTokenStore:
@@ -168,28 +172,28 @@ class MemoryTokenStore:
             self._tokens = tokens
             self.saves += 1
 
+    def ensure_writable(self) -> None:
+        pass
+
     def __repr__(self) -> str:
         return f"MemoryTokenStore(tokens={self._tokens!r})"
 
 
-def _in_task_runner() -> bool:
-    """True inside a task runner or triggerer (the SDK's comms channel to the supervisor exists)."""
-    import sys
-
-    task_runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
-    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
+class PlaintextTokensRefused(RuntimeError):
+    """Airflow has no Fernet key, so a token Variable would be stored in plain text."""
 
 
 class VariableTokenStore:
     """Token set as JSON in an Airflow Variable (Fernet-encrypted at rest, writable from tasks and triggers).
 
-    Inside a task or trigger it goes through ``airflow.sdk.Variable`` (the Execution API). Outside one (linking CLI,
-    scheduler-side code, plain Python with a metadata DB) the SDK cannot write (it has no supervisor channel) and
-    reads only env vars and external secrets backends, so there it uses ``airflow.models.Variable`` against the
-    metadata DB. Read-through caches are invalidated before every read: a refresh decision must see the newest chain.
+    Inside a task or trigger it goes through ``airflow.sdk.Variable``; outside one (linking CLI, the API server's
+    connection test, plain Python with a metadata DB) through the core model (see ``compat.get_variable``). Where
+    this process encrypts (outside a task runner) and Airflow has no Fernet key, writing is refused unless
+    ``TIKTOK_ALLOW_PLAINTEXT_TOKENS=true``; inside a task runner the API server encrypts with its own key.
     """
 
     DESCRIPTION = "TikTok OAuth tokens, rotated by airflow-provider-tiktok. Do not edit by hand."
+    PREFIX = "tiktok_tokens__"
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -202,91 +206,67 @@ class VariableTokenStore:
         return f"VariableTokenStore(key={self.key!r})"
 
     def load(self) -> TokenSet | None:
-        raw = self._get_raw()
-        if raw is None or raw == "":
+        return self.parse(self.key, compat.get_variable(self.key))
+
+    @staticmethod
+    def parse(key: str, raw: str | None) -> TokenSet | None:
+        if not raw:
             return None
         try:
-            tokens = TokenSet.from_json(raw if isinstance(raw, str) else json.dumps(raw))
+            tokens = TokenSet.from_json(raw)
         except (ValueError, TypeError):
-            log.warning("Variable %s does not hold a TikTok token set; ignoring it", self.key)
+            log.warning("Variable %s does not hold a TikTok token set; ignoring it", key)
             return None
         mask_secrets(tokens.access_token, tokens.refresh_token)
         return tokens
 
+    def ensure_writable(self) -> None:
+        if compat.fernet_configured() is not False:
+            return
+        if os.environ.get(ALLOW_PLAINTEXT_ENV, "").lower() in ("1", "true", "yes"):
+            log.warning(
+                "Airflow has no Fernet key: TikTok tokens in Variable %s are stored in PLAIN TEXT (%s is set)",
+                self.key, ALLOW_PLAINTEXT_ENV,
+            )  # fmt: skip
+            return
+        raise PlaintextTokensRefused(
+            f"Airflow has no Fernet key ([core] fernet_key), so the TikTok tokens in Variable {self.key!r} would be "
+            f"stored in plain text. Set a Fernet key (see Airflow's 'Fernet' docs), or set {ALLOW_PLAINTEXT_ENV}=true "
+            "to accept plain-text tokens."
+        )
+
     def save(self, tokens: TokenSet) -> None:
-        if _in_task_runner():
-            from airflow.sdk import Variable
-
-            Variable.set(self.key, tokens.to_json(), description=self.DESCRIPTION)
-        else:
-            from airflow.models.variable import Variable as VariableModel
-
-            VariableModel.set(self.key, tokens.to_json(), description=self.DESCRIPTION)
-
-    def _get_raw(self) -> Any:
-        self._invalidate_cache()
-        if _in_task_runner():
-            from airflow.sdk import Variable
-
-            return Variable.get(self.key, default=None)
-        from airflow.models.variable import Variable as VariableModel
-
-        return VariableModel.get(self.key, default_var=None)
-
-    def _invalidate_cache(self) -> None:
-        try:
-            from airflow.sdk.execution_time.cache import SecretCache
-
-            SecretCache.invalidate_variable(self.key)
-        except Exception:  # cache disabled or not initialised: nothing to invalidate
-            log.debug("secret cache not invalidated", exc_info=True)
+        self.ensure_writable()
+        compat.set_variable(self.key, tokens.to_json(), self.DESCRIPTION)
 
 
-# --- per-process refresh locks ---------------------------------------------------------------------------------
+# --- per-process refresh locks (one per store key: threads of one worker, triggers of one triggerer) -------------
 
-_THREAD_LOCKS: dict[str, threading.Lock] = {}
-_THREAD_LOCKS_GUARD = threading.Lock()
-_ASYNC_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
-    weakref.WeakKeyDictionary()
-)
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
 
 
 @contextmanager
-def _thread_lock(key: str) -> Iterator[None]:
-    with _THREAD_LOCKS_GUARD:
-        lock = _THREAD_LOCKS.setdefault(key, threading.Lock())
+def _store_lock(key: str) -> Iterator[None]:
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(key, threading.Lock())
     with lock:
         yield
-
-
-def _async_lock(key: str) -> asyncio.Lock:
-    """One asyncio lock per key per event loop (a threading lock would block the loop)."""
-    loop = asyncio.get_running_loop()
-    with _THREAD_LOCKS_GUARD:
-        return _ASYNC_LOCKS.setdefault(loop, {}).setdefault(key, asyncio.Lock())
 
 
 # --- the manager ---------------------------------------------------------------------------------------------
 
 
-def _relink_error(message: str, cause: TikTokOAuthError | None = None) -> TikTokOAuthError:
-    return TikTokOAuthError(
-        message,
-        code=cause.code if cause else "no_refresh_token",
-        log_id=cause.log_id if cause else None,
-        http_status=cause.http_status if cause else None,
-        kind=ErrorKind.PERMANENT,
-        hint=f"The account must be linked again: {RELINK_HINT}.",
-    )
-
-
 class TokenManager:
-    """Hands out valid access tokens for one account; implements ``TokenProvider`` and ``AsyncTokenProvider``.
+    """Hands out valid access tokens for one account (a ``TokenProvider``); refreshes and persists rotations.
 
-    :param oauth: the OAuth client used for refreshes (its ``to_async()`` twin serves the async path unless
-        ``async_oauth`` is given).
+    Sync only: tasks call it directly, triggers in a worker thread (``AsyncTikTokClient``), and the store is
+    re-read under a per-process lock right before every refresh.
+
+    :param oauth: the OAuth client used for refreshes.
     :param store: where the newest token set is persisted (shared by every worker using the account).
     :param seed: tokens from the connection, used when the store is empty or holds a dead chain.
+    :param conn_id: the connection, named in errors with the exact re-link command.
     :param refresh_margin: refresh this many seconds before the access token expires.
     :param clock: epoch-seconds clock (tests pass the emulator's clock).
     :param lost_race_wait: how long, in total, to poll the store for the winner's tokens after ``invalid_grant``.
@@ -298,140 +278,102 @@ class TokenManager:
         store: TokenStore,
         seed: TokenSet | None = None,
         *,
-        async_oauth: AsyncTikTokOAuthClient | None = None,
+        conn_id: str | None = None,
         refresh_margin: float = 300.0,
         clock: Callable[[], float] = time.time,
         lost_race_wait: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
-        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._oauth = oauth
-        self._async_oauth = async_oauth
         self.store = store
         self._seed = seed
+        self.conn_id = conn_id
         self.refresh_margin = refresh_margin
         self._clock = clock
         self._lost_race_wait = lost_race_wait
         self._sleep = sleep
-        self._async_sleep = async_sleep
         self._handed_out: str | None = None  # the access token we last returned
         self._cached: TokenSet | None = None  # saves a store round trip per API call while the token is fresh
         if seed is not None:
             mask_secrets(seed.access_token, seed.refresh_token)
 
     def __repr__(self) -> str:
-        return f"TokenManager(store={self.store!r}, refresh_margin={self.refresh_margin!r})"
+        return f"TokenManager(store={self.store!r}, conn_id={self.conn_id!r}, refresh_margin={self.refresh_margin!r})"
 
-    # -- decisions shared by both paths (pure) --
+    # -- the provider protocol --
 
-    def _usable(self, tokens: TokenSet | None, force_refresh: bool) -> bool:
+    def fresh_access_token(self) -> str | None:
+        """The access token held in memory while it is fresh; no I/O, so event-loop code may call it."""
+        cached = self._cached
+        if cached is not None and self._usable(cached, False):
+            return cached.access_token
+        return None
+
+    def get_access_token(self, force_refresh: bool = False) -> str:
+        """A valid access token, refreshing (and persisting the rotated tokens) when needed.
+
+        ``force_refresh`` (the token was rejected) accepts a *different* valid token from the store (another worker
+        refreshed) instead of refreshing again.
+        """
+        if not force_refresh and (fresh := self.fresh_access_token()):
+            return fresh
+        with _store_lock(self.store.lock_key):
+            cached = self._cached
+            if cached is not None and self._usable(cached, force_refresh):  # set by whoever held the lock before us
+                return self._hand_out(cached)
+            current = self._pick(self.store.load())
+            if current is not None and current.relink_reason:
+                raise self._relink_error(current.relink_reason, code="relink_required")
+            if current is not None and self._usable(current, force_refresh):
+                return self._hand_out(current)
+            self.store.ensure_writable()  # before rotating anything: a rotation we cannot save is lost
+            return self._hand_out(self._refresh(current, force_refresh))
+
+    # -- decisions (pure) --
+
+    def _usable(self, tokens: TokenSet, force_refresh: bool) -> bool:
         """Can ``tokens`` be handed out without refreshing?"""
-        if tokens is None or not tokens.access_token:
+        if not tokens.access_token or tokens.relink_reason:
             return False
         if tokens.access_expires_at <= 0 and not tokens.refresh_token:
             # A bare access token of unknown age and nothing to refresh it with: let the API judge it.
             return not force_refresh
         if not tokens.access_valid(self._clock(), self.refresh_margin):
             return False
-        # force_refresh means "the token I gave you was rejected": a *different* valid token (another worker
-        # refreshed meanwhile) is fine, the rejected one is not.
+        # force_refresh means "the token I gave you was rejected": a *different* valid token is fine, that one is not.
         return not (force_refresh and tokens.access_token == self._handed_out)
 
     def _pick(self, stored: TokenSet | None) -> TokenSet | None:
         """The store wins (it holds the newest rotation); the connection seed is the fallback when nothing was stored
-        yet, or when the connection now names a different account than the stored tokens (the user re-linked)."""
+        yet, when the connection now names a different account (the user re-linked another one), or when the stored
+        chain is marked lost and the connection's refresh token changed since (the user pasted a new one)."""
         seed = self._seed
-        if stored is None or (seed is not None and seed.open_id and stored.open_id and seed.open_id != stored.open_id):
+        if stored is None or seed is None:
+            return stored or seed
+        if seed.open_id and stored.open_id and seed.open_id != stored.open_id:
+            return seed
+        if (
+            stored.relink_reason
+            and seed.refresh_token not in (None, stored.refresh_token)
+            and secret_digest(seed.refresh_token or "") != stored.relink_seed
+        ):
             return seed
         return stored
-
-    def _next_candidate(self, latest: TokenSet | None, tried: set[str]) -> TokenSet | None:
-        """After invalid_grant: a token set whose refresh token we have not tried yet (store first, then seed)."""
-        for tokens in (latest, self._seed):
-            if tokens is not None and tokens.refresh_token and tokens.refresh_token not in tried:
-                return tokens
-        return None
-
-    @staticmethod
-    def _claim(candidate: TokenSet | None, tried: set[str]) -> str:
-        """The refresh token to send next, remembered in ``tried``; having none means the account must be re-linked."""
-        if candidate is None or not candidate.refresh_token:
-            raise _relink_error("No TikTok refresh token available")
-        tried.add(candidate.refresh_token)
-        return candidate.refresh_token
-
-    def _after_rejection(
-        self, latest: TokenSet | None, tried: set[str], force_refresh: bool, exc: TikTokOAuthError
-    ) -> tuple[TokenSet, bool]:
-        """After invalid_grant and a look at the store: (usable newer tokens, True) or (tokens to refresh, False)."""
-        if latest is not None and self._usable(latest, force_refresh):
-            return latest, True
-        candidate = self._next_candidate(latest, tried)
-        if candidate is None:
-            raise _relink_error("TikTok rejected the refresh token and no newer token exists", exc) from None
-        return candidate, False
-
-    def _is_newer(self, latest: TokenSet | None, tried: set[str], force_refresh: bool) -> bool:
-        """Has a racing worker saved a chain we have not tried (or a token we can use) while we waited?"""
-        return latest is not None and (latest.refresh_token not in tried or self._usable(latest, force_refresh))
-
-    def _poll_delays(self) -> Iterator[float]:
-        delay, waited = 0.05, 0.0
-        while waited < self._lost_race_wait:
-            step = min(delay, self._lost_race_wait - waited)
-            yield step
-            waited += step
-            delay *= 2
 
     def _hand_out(self, tokens: TokenSet) -> str:
         self._cached = tokens
         self._handed_out = tokens.access_token
         return tokens.access_token
 
-    def _cached_token(self, force_refresh: bool) -> str | None:
-        """The in-memory token when still fresh. Safe across workers: if another worker's rotation killed it, the
-        API answers access_token_invalid and the caller comes back with ``force_refresh``, which skips this."""
-        if not force_refresh and self._cached is not None and self._usable(self._cached, False):
-            return self._cached.access_token
-        return None
-
-    def _replacement(self, force_refresh: bool, rejected: str | None) -> str | None:
-        """After a rejection of ``rejected``: the fresh token another caller of this manager has put in its place."""
-        if force_refresh and rejected is not None and (cached := self._cached_token(False)) and cached != rejected:
-            return cached
-        return None
-
-    def _unsaved_rotation_error(self) -> RuntimeError:
-        return RuntimeError(
-            f"TikTok rotated the refresh token but saving it to {self.store!r} failed; "
-            "the old refresh token no longer works, so the account may need to be re-linked"
-        )
-
-    # -- sync path --
-
-    def get_access_token(self, force_refresh: bool = False) -> str:
-        """A valid access token, refreshing (and persisting the rotated tokens) when needed."""
-        if cached := self._cached_token(force_refresh):
-            return cached
-        with _thread_lock(self.store.lock_key):
-            if cached := self._cached_token(force_refresh):  # set by whoever held the lock before us
-                return cached
-            current = self._pick(self._load())
-            if self._usable(current, force_refresh):
-                assert current is not None
-                return self._hand_out(current)
-            return self._hand_out(self._refresh(current, force_refresh))
-
-    def _load(self) -> TokenSet | None:
-        tokens = self.store.load()
-        if tokens is not None:
-            mask_secrets(tokens.access_token, tokens.refresh_token)
-        return tokens
+    # -- refresh --
 
     def _refresh(self, candidate: TokenSet | None, force_refresh: bool) -> TokenSet:
         tried: set[str] = set()
         while True:
-            refresh_token = self._claim(candidate, tried)
+            if candidate is None or not candidate.refresh_token:
+                raise self._relink_error("there is no refresh token to renew the access token with")
+            refresh_token = candidate.refresh_token
+            tried.add(refresh_token)
             issued_at = self._clock()
             try:
                 response = self._oauth.refresh(refresh_token)
@@ -440,114 +382,86 @@ class TokenManager:
                     raise
                 log.info("Refresh token rejected (invalid_grant); checking the store for a newer token chain")
                 latest = self._wait_for_newer(tried, force_refresh)
-                candidate, usable = self._after_rejection(latest, tried, force_refresh, exc)
-                if usable:
-                    return candidate
+                if latest is not None and self._usable(latest, force_refresh):
+                    return latest
+                candidate = self._next_candidate(latest, tried)
+                if candidate is None:
+                    raise self._chain_lost(latest, exc) from None
                 continue
             return self._persist(TokenSet.from_response(response, issued_at, previous=candidate))
+
+    def _next_candidate(self, latest: TokenSet | None, tried: set[str]) -> TokenSet | None:
+        """After invalid_grant: a token set whose refresh token we have not tried yet (store first, then seed)."""
+        for tokens in (latest, self._seed):
+            if tokens is not None and tokens.refresh_token and tokens.refresh_token not in tried:
+                if tokens.relink_reason:
+                    continue
+                return tokens
+        return None
 
     def _wait_for_newer(self, tried: set[str], force_refresh: bool) -> TokenSet | None:
         """Poll the store with backoff until a token set with an untried refresh token appears (a racing worker
         rotated the chain and is about to save it)."""
-        latest = self._load()
-        for delay in self._poll_delays():
-            if self._is_newer(latest, tried, force_refresh):
+        latest = self.store.load()
+        delay, waited = 0.05, 0.0
+        while waited < self._lost_race_wait:
+            if latest is not None and (latest.refresh_token not in tried or self._usable(latest, force_refresh)):
                 return latest
-            self._sleep(delay)
-            latest = self._load()
+            step = min(delay, self._lost_race_wait - waited)
+            self._sleep(step)
+            waited += step
+            delay *= 2
+            latest = self.store.load()
         return latest
 
-    def _log_refreshed(self, tokens: TokenSet) -> None:
-        log.info(
-            "Refreshed the TikTok access token for open_id %s (valid %.0f s); saved to %r",
-            tokens.open_id, tokens.access_expires_at - self._clock(), self.store,
-        )  # fmt: skip
+    def _chain_lost(self, latest: TokenSet | None, cause: TikTokOAuthError) -> TikTokOAuthError:
+        """The chain is dead and no newer one exists: record it in the store, so every later reader fails fast."""
+        reason = (
+            f"TikTok rejected the refresh token ({cause.code}) and no newer token chain exists: the chain was lost "
+            "(an earlier refresh's answer never arrived, or the authorization was revoked)"
+        )
+        base = latest or self._seed
+        if base is not None:
+            seed_refresh = self._seed.refresh_token if self._seed is not None else None
+            marked = replace(
+                base,
+                relink_reason=reason,
+                relink_seed=secret_digest(seed_refresh) if seed_refresh else None,
+            )
+            try:
+                self.store.save(marked)
+            except Exception:
+                log.exception("Could not record in %r that the connection must be linked again", self.store)
+        return self._relink_error(reason, cause=cause)
+
+    def _relink_error(
+        self, reason: str, cause: TikTokOAuthError | None = None, code: str | None = None
+    ) -> TikTokOAuthError:
+        conn = f"TikTok connection {self.conn_id!r}" if self.conn_id else "The TikTok connection"
+        return TikTokOAuthError(
+            f"{conn} must be linked again: {reason}",
+            code=code or (cause.code if cause else "no_refresh_token"),
+            log_id=cause.log_id if cause else None,
+            http_status=cause.http_status if cause else None,
+            kind=ErrorKind.PERMANENT,
+            hint=f"Run: {relink_command(self.conn_id)}",
+        )
 
     def _persist(self, tokens: TokenSet) -> TokenSet:
         mask_secrets(tokens.access_token, tokens.refresh_token)
         for attempt in range(1, 4):
             try:
                 self.store.save(tokens)
-                self._log_refreshed(tokens)
+                log.info(
+                    "Refreshed the TikTok access token for open_id %s (valid %.0f s); saved to %r",
+                    tokens.open_id, tokens.access_expires_at - self._clock(), self.store,
+                )  # fmt: skip
                 return tokens
             except Exception:
                 log.exception("Saving rotated TikTok tokens to %r failed (attempt %d of 3)", self.store, attempt)
                 if attempt < 3:
                     self._sleep(0.5 * attempt)
-        raise self._unsaved_rotation_error()
-
-    # -- async path (triggers, async operators): same algorithm, store calls off the event loop --
-
-    async def aget_access_token(self, force_refresh: bool = False, *, rejected: str | None = None) -> str:
-        """Async :meth:`get_access_token`; store access runs in a thread via ``sync_to_async``.
-
-        :param rejected: with ``force_refresh``, the token the caller saw rejected. Callers that share one manager
-            (status triggers of one connection) pass it: once one of them has replaced that token, the others get
-            the replacement instead of rotating the chain again. Without it, the token handed out last counts.
-        """
-        if cached := self._replacement(force_refresh, rejected) or self._cached_token(force_refresh):
-            return cached
-        async with _async_lock(self.store.lock_key):
-            # Callers queued here behind a store read or a refresh: what it cached serves them too.
-            if cached := self._replacement(force_refresh, rejected) or self._cached_token(force_refresh):
-                return cached
-            current = self._pick(await self._aload())
-            if self._usable(current, force_refresh):
-                assert current is not None
-                return self._hand_out(current)
-            return self._hand_out(await self._arefresh(current, force_refresh))
-
-    async def _aload(self) -> TokenSet | None:
-        from asgiref.sync import sync_to_async
-
-        tokens = await sync_to_async(self.store.load)()
-        if tokens is not None:
-            await amask_secrets(tokens.access_token, tokens.refresh_token)
-        return tokens
-
-    def _aoauth(self) -> AsyncTikTokOAuthClient:
-        if self._async_oauth is None:
-            self._async_oauth = self._oauth.to_async()
-        return self._async_oauth
-
-    async def _arefresh(self, candidate: TokenSet | None, force_refresh: bool) -> TokenSet:
-        tried: set[str] = set()
-        while True:
-            refresh_token = self._claim(candidate, tried)
-            issued_at = self._clock()
-            try:
-                response = await self._aoauth().refresh(refresh_token)
-            except TikTokOAuthError as exc:
-                if exc.code != "invalid_grant":
-                    raise
-                log.info("Refresh token rejected (invalid_grant); checking the store for a newer token chain")
-                latest = await self._await_newer(tried, force_refresh)
-                candidate, usable = self._after_rejection(latest, tried, force_refresh, exc)
-                if usable:
-                    return candidate
-                continue
-            return await self._apersist(TokenSet.from_response(response, issued_at, previous=candidate))
-
-    async def _await_newer(self, tried: set[str], force_refresh: bool) -> TokenSet | None:
-        latest = await self._aload()
-        for delay in self._poll_delays():
-            if self._is_newer(latest, tried, force_refresh):
-                return latest
-            await self._async_sleep(delay)
-            latest = await self._aload()
-        return latest
-
-    async def _apersist(self, tokens: TokenSet) -> TokenSet:
-        from asgiref.sync import sync_to_async
-
-        await amask_secrets(tokens.access_token, tokens.refresh_token)
-        for attempt in range(1, 4):
-            try:
-                await sync_to_async(self.store.save)(tokens)
-                self._log_refreshed(tokens)
-                return tokens
-            except Exception:
-                log.exception("Saving rotated TikTok tokens to %r failed (attempt %d of 3)", self.store, attempt)
-                if attempt < 3:
-                    await self._async_sleep(0.5 * attempt)
-        raise self._unsaved_rotation_error()
+        raise RuntimeError(
+            f"TikTok rotated the refresh token but saving it to {self.store!r} failed; the old refresh token no "
+            f"longer works, so the account must be linked again: {relink_command(self.conn_id)}"
+        )

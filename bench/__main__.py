@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness, figures meaningless")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these benchmarks")
+    parser.add_argument(
+        "--variants", action="store_true", help="triggers: also run the HTTP client paths not shipped, to compare"
+    )
     args = parser.parse_args(argv)
 
     info = machine_info()
@@ -41,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only or list(BENCHMARKS):
         start = time.perf_counter()
         try:
-            output: Section | list[Section] = importlib.import_module(BENCHMARKS[name]).run(smoke=args.smoke)
+            extra = {"variants": True} if name == "triggers" and args.variants else {}
+            output: Section | list[Section] = importlib.import_module(BENCHMARKS[name]).run(smoke=args.smoke, **extra)
         except Exception as exc:  # one broken benchmark must not hide the others' figures
             failed.append(name)
             print(f"### {name}: FAILED ({type(exc).__name__}: {exc})\n", flush=True)

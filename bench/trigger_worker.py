@@ -1,11 +1,12 @@
-"""Child process for the trigger benchmark: N triggers of one kind on one asyncio loop, as a triggerer runs them.
+"""Child process for the trigger benchmark: 2 triggers per creator on one asyncio loop, as a triggerer runs them.
 
-    python -m bench.trigger_worker --kind tiktok|http --count N --interval S [--shared] [--publish-ids FILE]
+    python -m bench.trigger_worker --kind tiktok|http --creators N --interval S --new-creators K
+        [--variant shipped|shared-client|client-pool] [--publish-ids FILE]
 
 Connections (and, for ours, the token Variables) come from AIRFLOW_CONN_* / AIRFLOW_VAR_* env vars set by the
-parent. Both kinds import the same modules before measuring (a triggerer has Airflow, both providers and httpx and
-aiohttp loaded anyway), so CPU and RSS differences come from running the triggers, not from import footprints.
-Prints one JSON line: CPU seconds, wall seconds, RSS before and peak, the largest event-loop lag, event statuses.
+parent: creators 0..N-1 run the fleet, N..N+K-1 join afterwards one by one (start-up figure). Both kinds import the
+same modules before measuring, so CPU and RSS differences come from running the triggers, not import footprints.
+Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -24,54 +25,94 @@ from typing import Any
 import airflow.models  # loaded in every triggerer; imported here so both kinds pay the same
 import airflow.sdk
 import airflow.sdk.execution_time.task_runner  # noqa: F401  - the triggerer imports it at start-up
+import httpx
 from airflow.providers.http.triggers.http import HttpSensorTrigger
 
-from airflow_provider_tiktok.hooks.tiktok import TikTokHook  # noqa: F401  - imported lazily by run(); same for both
-from airflow_provider_tiktok.triggers import tiktok as tiktok_trigger_module
+from airflow_provider_tiktok.hooks.tiktok import TikTokHook
 from airflow_provider_tiktok.triggers.tiktok import TikTokPublishStatusTrigger
 from bench.common import proc_status_kib
 
 TICK = 0.01
+PER_CREATOR = 2
 
 
-def tiktok_triggers(count: int, interval: float, shared: bool, publish_ids: list[str]) -> list[Any]:
+def tiktok_triggers(creators: int, interval: float, publish_ids: list[str]) -> list[Any]:
     end_time = time.time() + 3600
     return [
         TikTokPublishStatusTrigger(
-            tiktok_conn_id="tiktok_bench_0" if shared else f"tiktok_bench_{i}",
-            publish_id=publish_ids[i],
+            tiktok_conn_id=f"tiktok_bench_{k // PER_CREATOR}",
+            publish_id=publish_ids[k],
             end_time=end_time,
             poll_interval=interval,
             max_poll_interval=interval,  # fixed interval, like HttpSensorTrigger's poke_interval (no back-off)
             wait_for=["SEND_TO_USER_INBOX"],
             last_status="PROCESSING_UPLOAD",  # as the operator passes it: the status it saw before deferring
         )
-        for i in range(count)
+        for k in range(creators * PER_CREATOR)
     ]
 
 
-def http_triggers(count: int, interval: float, shared: bool, publish_ids: list[str]) -> list[Any]:
+def http_triggers(creators: int, interval: float, publish_ids: list[str]) -> list[Any]:
     return [
         HttpSensorTrigger(
-            endpoint=f"poll/{i}",
-            http_conn_id="http_bench_0" if shared else f"http_bench_{i}",
-            method="GET",
-            poke_interval=interval,
+            endpoint=f"poll/{k}", http_conn_id=f"http_bench_{k // PER_CREATOR}", method="GET", poke_interval=interval
         )
-        for i in range(count)
+        for k in range(creators * PER_CREATOR)
     ]
 
 
-def _warmup_trigger(kind: str, shared: bool) -> Any:
-    if kind == "tiktok":  # an unknown publish id: the full path (lookup, token, client, one status call), one error
-        return TikTokPublishStatusTrigger("tiktok_bench_0", "v_inbox_file~v2.0", time.time() + 60, 0.1, 0.1)
-    return HttpSensorTrigger(endpoint="_stats", http_conn_id="http_bench_0", method="GET", poke_interval=0.1)
+def first_poll_trigger(kind: str, creator: int) -> Any:
+    """One trigger of a creator that makes exactly one poll: the full path (lookup, masking, token, client)."""
+    if kind == "tiktok":  # an unknown publish id: answered invalid_publish_id, a permanent error event
+        return TikTokPublishStatusTrigger(f"tiktok_bench_{creator}", "v_inbox_file~v2.0", time.time() + 60, 0.0, 0.0)
+    return HttpSensorTrigger(endpoint="_stats", http_conn_id=f"http_bench_{creator}", method="GET", poke_interval=0)
 
 
 async def first_event(trigger: Any) -> Any:
     async for event in trigger.run():
         return event.payload
     return None
+
+
+def use_variant(variant: str) -> None:
+    """Bench-only alternatives to the shipped per-trigger client, to compare the paths (docs/benchmarks.md)."""
+    if variant == "shipped":
+        return
+    from airflow_provider_tiktok.api import http
+    from airflow_provider_tiktok.api.client import AsyncTikTokClient
+
+    shared = http.async_client() if variant == "shared-client" else None
+    pool = _Pool(16) if variant == "client-pool" else None
+
+    async def aget_client(self: TikTokHook) -> AsyncTikTokClient:
+        settings = await self.aget_settings()
+        return AsyncTikTokClient(settings.api_base_url, self.token_manager(), http=shared or pool)  # type: ignore[arg-type]
+
+    TikTokHook.aget_client = aget_client  # type: ignore[method-assign]
+
+
+class _Pool:
+    """The deleted AsyncClientPool, for comparison: single-connection clients lent out per request, LIFO."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.clients: list[httpx.AsyncClient] = []
+        self.idle: asyncio.LifoQueue[httpx.AsyncClient] = asyncio.LifoQueue()
+
+    async def request(self, method: str, url: Any, **kwargs: Any) -> httpx.Response:
+        if self.idle.empty() and len(self.clients) < self.size:
+            from airflow_provider_tiktok.api.http import ssl_context
+
+            client = httpx.AsyncClient(
+                verify=ssl_context(), limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)
+            )
+            self.clients.append(client)
+        else:
+            client = await self.idle.get()
+        try:
+            return await client.request(method, url, **kwargs)
+        finally:
+            self.idle.put_nowait(client)
 
 
 class GcPauses:
@@ -149,7 +190,9 @@ class MaskerTime:
         SecretsMasker.add_mask = self._original  # type: ignore[method-assign]
 
 
-async def measure(kind: str, count: int, interval: float, shared: bool, publish_ids: list[str]) -> dict[str, Any]:
+async def measure(
+    kind: str, creators: int, new_creators: int, interval: float, publish_ids: list[str]
+) -> dict[str, Any]:
     lag = {"max": 0.0, "max_outside_gc": 0.0}
     stop = asyncio.Event()
     gc_pauses = GcPauses()
@@ -165,12 +208,12 @@ async def measure(kind: str, count: int, interval: float, shared: bool, publish_
             lag["max"] = max(lag["max"], oversleep)
             lag["max_outside_gc"] = max(lag["max_outside_gc"], oversleep - (gc_pauses.total - collected))
 
-    # Warm up: one trigger of the kind runs first, unmeasured, so lazy imports and one-time set-up (secrets
-    # backends, SSL defaults, logging) are done, as in a triggerer that has been running for a while.
-    await first_event(_warmup_trigger(kind, shared))
+    # Warm up: one first-poll trigger of the last new creator runs first, unmeasured, so lazy imports and one-time
+    # set-up (secrets backends, SSL defaults, logging) are done, as in a triggerer that has been running a while.
+    await first_event(first_poll_trigger(kind, creators + new_creators - 1))
     rss_before = proc_status_kib("VmRSS")
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    triggers = (tiktok_triggers if kind == "tiktok" else http_triggers)(count, interval, shared, publish_ids)
+    triggers = (tiktok_triggers if kind == "tiktok" else http_triggers)(creators, interval, publish_ids)
     masker = MaskerTime()
     with gc_pauses, masker:
         tick = asyncio.create_task(ticker())
@@ -178,9 +221,10 @@ async def measure(kind: str, count: int, interval: float, shared: bool, publish_
         stop.set()
         await tick
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    startup = await startup_per_creator(kind, range(creators, creators + new_creators - 1))
     return {
         "kind": kind,
-        "count": count,
+        "creators": creators,
         "cpu_s": cpu,
         "wall_s": wall,
         "rss_before_kib": rss_before,
@@ -190,8 +234,23 @@ async def measure(kind: str, count: int, interval: float, shared: bool, publish_
         **gc_pauses.summary(),
         "masker_cpu_s": masker.cpu,
         "masker_new_secrets": masker.new_secrets,
+        **startup,
         "events": dict(Counter(_outcome(p) for p in payloads)),
     }
+
+
+async def startup_per_creator(kind: str, creators: range) -> dict[str, float]:
+    """CPU of one new creator's first trigger (lookup, masking, token store, client, one poll), one at a time."""
+    cpu = masked = 0.0
+    for creator in creators:
+        masker = MaskerTime()
+        with masker:
+            started = time.process_time()
+            await first_event(first_poll_trigger(kind, creator))
+            cpu += time.process_time() - started
+        masked += masker.cpu
+    count = max(len(creators), 1)
+    return {"startup_cpu_per_creator_s": cpu / count, "startup_masker_cpu_per_creator_s": masked / count}
 
 
 def _outcome(payload: Any) -> str:
@@ -205,21 +264,21 @@ def _outcome(payload: Any) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kind", choices=["tiktok", "http"], required=True)
-    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--creators", type=int, required=True)
+    parser.add_argument("--new-creators", type=int, required=True)
     parser.add_argument("--interval", type=float, required=True)
-    parser.add_argument("--shared", action="store_true", help="all triggers use connection 0 (else one each)")
+    parser.add_argument("--variant", choices=["shipped", "shared-client", "client-pool"], default="shipped")
     # A file, not env vars: httpx reads proxy settings from the whole environment for every client it builds, so
-    # 1,000 extra variables would inflate our cost with something a real triggerer does not have.
+    # hundreds of extra variables would inflate our cost with something a real triggerer does not have.
     parser.add_argument("--publish-ids", type=Path, help="JSON list of publish ids (tiktok kind)")
     args = parser.parse_args()
-    if args.shared:
-        # One token for every trigger: lift our trigger's per-connection poll budget (TikTok's 30/min per token,
-        # enforced client-side) the same way the parent lifts the emulator's rate limit.
-        tiktok_trigger_module.STATUS_BUDGET.calls = 10**9
+    if args.kind == "tiktok":
+        use_variant(args.variant)
     # Log as a triggerer would (formatting included), without terminal I/O noise.
     logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))  # noqa: SIM115
     publish_ids = json.loads(args.publish_ids.read_text()) if args.publish_ids else []
-    result = asyncio.run(measure(args.kind, args.count, args.interval, args.shared, publish_ids))
+    result = asyncio.run(measure(args.kind, args.creators, args.new_creators, args.interval, publish_ids))
+    result["variant"] = args.variant
     print(json.dumps(result))
 
 

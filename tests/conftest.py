@@ -26,6 +26,44 @@ os.makedirs(os.path.join(_HOME, "dags"), exist_ok=True)
 
 import pytest  # noqa: E402
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Test layers: every test is `unit` or `integration` (markers declared in pyproject.toml).
+# ---------------------------------------------------------------------------------------------------------------------
+# A test that uses any of these fixtures (directly or through another fixture) talks to a real server or the DB.
+INTEGRATION_FIXTURES = frozenset({"tiktok_emulator", "airflow_db", "media_server", "photo_host"})
+# Tests that start servers or subprocesses themselves (node id prefixes), in modules without a module-level mark.
+INTEGRATION_NODES = (
+    "tests/emulator/test_server.py::",
+    "tests/examples/test_demo.py::",
+    "tests/test_provider_info.py::test_airflow_providers_cli",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """An explicit `unit`/`integration` mark wins; otherwise the fixtures a test uses decide."""
+    for item in items:
+        if item.get_closest_marker("unit") or item.get_closest_marker("integration"):
+            continue
+        uses = set(getattr(item, "fixturenames", ()))
+        integration = bool(uses & INTEGRATION_FIXTURES) or item.nodeid.startswith(INTEGRATION_NODES)
+        item.add_marker(pytest.mark.integration if integration else pytest.mark.unit)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_make_no_network_calls(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keeps the unit layer honest: a unit test that opens a network connection fails, naming the fix."""
+    if request.node.get_closest_marker("integration") is not None:
+        return
+    import socket
+
+    def refuse(self: socket.socket, address: object) -> None:
+        if self.family == socket.AF_UNIX:
+            return real_connect(self, address)
+        raise RuntimeError(f"unit test connected to {address!r}: mark it `integration` (or use a fixture that does)")
+
+    real_connect = socket.socket.connect
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
 
 @pytest.fixture(scope="session")
 def airflow_db():

@@ -67,6 +67,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
     return proc.stdout, json.loads(out.read_text())
 
 
+@pytest.mark.integration
 def test_smoke_prints_a_table_per_benchmark(smoke: tuple[str, dict]) -> None:
     stdout, _ = smoke
     tables = parse_tables(stdout)
@@ -85,6 +86,7 @@ def test_smoke_prints_a_table_per_benchmark(smoke: tuple[str, dict]) -> None:
             assert baseline
 
 
+@pytest.mark.integration
 def test_smoke_json_matches_the_tables(smoke: tuple[str, dict]) -> None:
     stdout, data = smoke
     tables = parse_tables(stdout)
@@ -99,18 +101,22 @@ def test_smoke_json_matches_the_tables(smoke: tuple[str, dict]) -> None:
                 assert {"baseline", "ours", "ratio", "target", "target_ok", "unit"} <= set(row)
 
 
+@pytest.mark.integration
 def test_smoke_upload_moved_every_byte_and_triggers_all_completed(smoke: tuple[str, dict]) -> None:
     _, data = smoke
     upload = data["benchmarks"]["upload"]["sections"][0]
     for figures in upload["raw"].values():
         assert all(s["mbps"] > 0 for samples in figures["samples"].values() for s in samples)
     for section in data["benchmarks"]["triggers"]["sections"]:
-        count = section["raw"]["ours"]["count"]
+        count = 2 * section["raw"]["ours"]["creators"]  # two pending publishes per creator
         assert section["raw"]["ours"]["events"] == {"success": count}
         assert section["raw"]["baseline"]["events"] == {"success": count}
-        assert section["raw"]["baseline"]["polls"] >= count
+        assert section["raw"]["baseline"]["polls"] >= count and section["raw"]["ours"]["polls"] >= count
+        assert section["raw"]["ours"]["startup_cpu_per_creator_s"] > 0
+        assert any(note.startswith("shipped HTTP client path: per-trigger") for note in section["notes"])
 
 
+@pytest.mark.integration
 def test_operators_import_and_dag_parse_make_no_lookup_and_no_network_call(smoke: tuple[str, dict]) -> None:
     _, data = smoke
     guard = data["benchmarks"]["parse"]["sections"][0]["raw"]["guard"]
@@ -119,6 +125,7 @@ def test_operators_import_and_dag_parse_make_no_lookup_and_no_network_call(smoke
     assert guard["events"] == []
 
 
+@pytest.mark.integration
 def test_import_guard_records_lookups_and_blocks_sockets(tmp_path: Path) -> None:
     """The guard behind the no-lookup assertion must be able to fail: a DAG file that misbehaves is caught."""
     bad = tmp_path / "bad_dag.py"

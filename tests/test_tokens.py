@@ -9,11 +9,20 @@ import threading
 
 import pytest
 
-from airflow_provider_tiktok.api.client import RetryPolicy, TikTokClient
+from airflow_provider_tiktok.api.client import AsyncTikTokClient, RetryPolicy, StaticToken, TikTokClient
 from airflow_provider_tiktok.api.errors import ErrorKind, TikTokOAuthError
 from airflow_provider_tiktok.api.models import TokenResponse
 from airflow_provider_tiktok.api.oauth import TikTokOAuthClient
-from airflow_provider_tiktok.tokens import MemoryTokenStore, TokenManager, TokenSet, VariableTokenStore
+from airflow_provider_tiktok.tokens import (
+    ALLOW_PLAINTEXT_ENV,
+    MemoryTokenStore,
+    PlaintextTokensRefused,
+    TokenManager,
+    TokenSet,
+    VariableTokenStore,
+    secret_digest,
+)
+from tests.hooks.test_oauth import wait_for_delayed_requests
 
 ACCESS = "act.SECRETaccess0123456789"
 REFRESH = "rft.SECRETrefresh0123456789"
@@ -42,8 +51,11 @@ class TestTokenSet:
     def test_json_round_trip(self):
         tokens = make_tokens()
         assert TokenSet.from_json(tokens.to_json()) == tokens
+        assert "relink" not in tokens.to_json()  # the usual record keeps the format earlier versions wrote
         bare = make_tokens(refresh_token=None, refresh_expires_at=None)
         assert TokenSet.from_json(bare.to_json()) == bare
+        marked = make_tokens(relink_reason="chain lost", relink_seed="abc")
+        assert TokenSet.from_json(marked.to_json()) == marked
 
     def test_from_json_rejects_non_objects(self):
         with pytest.raises(ValueError):
@@ -106,6 +118,23 @@ class TestVariableTokenStore:
         assert ACCESS not in raw and REFRESH not in raw
         assert json.loads(VariableModel.get("tiktok_tokens__encrypted"))["refresh_token"] == REFRESH
 
+    def test_without_a_fernet_key_tokens_are_not_written_in_plain_text(self, airflow_db, no_fernet_key, monkeypatch):
+        store = VariableTokenStore("tiktok_tokens__plaintext")
+        with pytest.raises(PlaintextTokensRefused) as refused:
+            store.save(make_tokens())
+        assert "fernet_key" in str(refused.value) and ALLOW_PLAINTEXT_ENV in str(refused.value)
+        assert store.load() is None
+
+    def test_plain_text_tokens_are_written_only_when_allowed_and_loudly(
+        self, airflow_db, no_fernet_key, monkeypatch, caplog
+    ):
+        monkeypatch.setenv(ALLOW_PLAINTEXT_ENV, "true")
+        store = VariableTokenStore("tiktok_tokens__plaintext_allowed")
+        with caplog.at_level(logging.WARNING):
+            store.save(make_tokens())
+        assert "PLAIN TEXT" in caplog.text
+        assert store.load() == make_tokens()
+
     def test_garbage_in_the_variable_reads_as_empty(self, airflow_db, caplog):
         from airflow.models.variable import Variable as VariableModel
 
@@ -126,6 +155,17 @@ class TestVariableTokenStore:
 
 
 TOKEN_PATH = "/v2/oauth/token/"
+
+
+@pytest.fixture
+def no_fernet_key(monkeypatch):
+    from airflow.models.crypto import get_fernet
+
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "")
+    get_fernet.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_fernet.cache_clear()
 
 
 def token_requests(conn) -> int:
@@ -173,22 +213,12 @@ def generations(conn) -> int:
 
 
 def works(conn, access_token: str) -> bool:
-    client = TikTokClient(conn.emulator.base_url, _Fixed(access_token), retry=RetryPolicy(max_attempts=1))
+    client = TikTokClient(conn.emulator.base_url, StaticToken(access_token), retry=RetryPolicy(max_attempts=1))
     with client:
         try:
             return client.user_info().open_id == conn.open_id
         except Exception:
             return False
-
-
-class _Fixed:
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def get_access_token(self, force_refresh: bool = False) -> str:
-        if force_refresh:
-            raise RuntimeError("no refresh here")
-        return self.token
 
 
 @pytest.fixture
@@ -345,20 +375,21 @@ def test_threads_sharing_a_store_refresh_once(short_lived):
     assert token_requests(conn) == 1
 
 
-async def test_async_path_refreshes_once_per_loop_and_persists(short_lived):
+async def test_async_clients_run_the_sync_manager_off_the_loop_and_refresh_once(short_lived):
+    """Triggers: each has its own manager (one per hook); they share the store, so the first refresh serves all."""
     conn = short_lived
     store = MemoryTokenStore(seed_of(conn))
     conn.advance_clock(7200)
-
-    async def no_sleep(seconds: float) -> None:
-        return None
-
-    managers = [manager_for(conn, store, async_sleep=no_sleep) for _ in range(5)]
-    tokens = await asyncio.gather(*(m.aget_access_token() for m in managers))
-    assert len(set(tokens)) == 1
+    managers = [manager_for(conn, store) for _ in range(5)]
+    clients = [AsyncTikTokClient(conn.emulator.base_url, m, retry=RetryPolicy(max_attempts=1)) for m in managers]
+    infos = await asyncio.gather(*(c.user_info() for c in clients))
+    for client in clients:
+        await client.aclose()
+    assert {i.open_id for i in infos} == {conn.open_id}
     assert token_requests(conn) == 1
-    assert store.load().access_token == tokens[0]
     assert live_refresh_tokens(conn) == [store.load().refresh_token]
+    # Fresh in memory now: the next call needs no thread and no store read.
+    assert managers[0].fresh_access_token() == store.load().access_token
 
 
 def test_tokens_seen_are_masked_in_logs(short_lived):
@@ -388,41 +419,120 @@ def test_without_a_refresh_token(short_lived):
     assert token_requests(conn) == 0
 
 
-def test_each_secret_is_registered_with_the_masker_once(monkeypatch):
+def test_a_chain_rotated_elsewhere_is_recorded_and_later_readers_fail_fast(short_lived, caplog):
+    """The lost-answer case, made deterministic: TikTok rotated (here by a refresh whose new tokens went nowhere,
+    as when the answer is lost), so the stored refresh token is dead. The first reader names the connection and
+    the exact re-link command and records it in the store; every later reader fails at once, with no OAuth call."""
+    conn = short_lived
+    store = MemoryTokenStore(seed_of(conn))
+    oauth_for(conn).refresh(conn.tokens["refresh_token"])  # rotated; the answer "never arrived"
+    conn.advance_clock(7200)
+    with caplog.at_level(logging.DEBUG), pytest.raises(TikTokOAuthError) as first:
+        manager_for(conn, store, seed_of(conn), conn_id="tiktok_brand", lost_race_wait=0.2).get_access_token()
+    message = str(first.value)
+    assert first.value.kind is ErrorKind.PERMANENT
+    assert "tiktok_brand" in message and "airflow-tiktok link --qr --overwrite --conn-id tiktok_brand" in message
+    assert store.load().relink_reason and "invalid_grant" in store.load().relink_reason
+    assert store.load().relink_seed == secret_digest(conn.tokens["refresh_token"])
+    before = token_requests(conn)
+    for _ in range(3):  # later tasks and triggers: fail fast, same instructions, TikTok not called
+        with pytest.raises(TikTokOAuthError) as later:
+            manager_for(conn, store, seed_of(conn), conn_id="tiktok_brand").get_access_token()
+        assert later.value.code == "relink_required"
+        assert "airflow-tiktok link --qr --overwrite --conn-id tiktok_brand" in str(later.value)
+    assert token_requests(conn) == before
+    for text in (message, caplog.text):
+        assert conn.tokens["refresh_token"] not in text
+
+
+def test_a_new_refresh_token_in_the_connection_replaces_a_chain_marked_lost(short_lived):
+    conn = short_lived
+    dead_seed = seed_of(conn)
+    store = MemoryTokenStore(
+        TokenSet(
+            access_token="act.dead0123456789",
+            access_expires_at=1.0,
+            refresh_token="rft.dead0123456789",
+            open_id=conn.open_id,
+            relink_reason="chain lost",
+            relink_seed=secret_digest(dead_seed.refresh_token or ""),
+        )
+    )
+    # The same seed as when it was marked: fail fast.
+    with pytest.raises(TikTokOAuthError):
+        manager_for(conn, store, dead_seed).get_access_token()
+    # The user pasted a newly linked refresh token into the connection: it is used, and the marker goes.
+    conn.tokens = conn.control.grant(conn.client_key, conn.open_id, ["user.info.basic"])
+    fresh = seed_of(conn)
+    conn.advance_clock(7200)
+    token = manager_for(conn, store, fresh).get_access_token()
+    assert works(conn, token)
+    assert store.load().relink_reason is None
+
+
+@pytest.mark.unit
+def test_a_refresh_that_could_not_be_saved_is_never_attempted():
+    """No Fernet key (or any store that refuses): checked before rotating, so no chain is lost to it."""
+
+    class Refusing(MemoryTokenStore):
+        def ensure_writable(self) -> None:
+            raise PlaintextTokensRefused("no key")
+
+    class NoOAuth:
+        def refresh(self, refresh_token: str) -> TokenResponse:
+            raise AssertionError("must not rotate a chain it cannot save")
+
+    stale = make_tokens(access_expires_at=1.0)
+    manager = TokenManager(NoOAuth(), Refusing(stale), clock=lambda: 1_000.0)  # type: ignore[arg-type]
+    with pytest.raises(PlaintextTokensRefused):
+        manager.get_access_token()
+
+
+def test_each_secret_is_registered_with_the_masker(monkeypatch):
     import airflow.sdk.log
     from airflow.sdk._shared.secrets_masker import redact
 
-    from airflow_provider_tiktok.tokens import amask_secrets, mask_secrets
+    from airflow_provider_tiktok.tokens import mask_secrets
 
     calls: list[str] = []
     real = airflow.sdk.log.mask_secret
-    real_async = airflow.sdk.log.amask_secret
 
     def counting(value, name=None):
         calls.append(value)
         real(value, name)
 
-    async def acounting(value, name=None):
-        calls.append(value)
-        await real_async(value, name)
-
     monkeypatch.setattr(airflow.sdk.log, "mask_secret", counting)
-    monkeypatch.setattr(airflow.sdk.log, "amask_secret", acounting)
-    for _ in range(3):
-        mask_secrets("act.once0123456789", None, "", "rft.once0123456789", "act.once0123456789")
-        asyncio.run(amask_secrets("act.once0123456789", "rft.once0123456789"))
-    # Every trigger re-reads the same tokens: each new registration is a masker call (and a supervisor message).
-    assert calls == ["act.once0123456789", "rft.once0123456789"]
+    mask_secrets("act.once0123456789", None, "", "rft.once0123456789", "act.once0123456789")
+    assert calls == ["act.once0123456789", "rft.once0123456789"]  # empty values skipped, duplicates once
     assert "once0123456789" not in str(redact("tokens act.once0123456789 rft.once0123456789"))
 
 
-async def test_callers_sharing_a_manager_rotate_once_when_the_same_token_is_rejected(short_lived):
+def test_a_refresh_answer_lost_to_a_read_timeout_either_recovers_or_is_recorded_at_once(short_lived):
+    """The emulator's delay fault holds the refresh answer past the read timeout. If the emulator rotated anyway,
+    the one retry gets invalid_grant: the chain is lost, and the first failure says so and records it. If it did
+    not rotate (today's emulator drops a delayed request whose client has gone), the retry refreshes normally.
+    Both outcomes are right; what must never happen is a silent success on a dead chain or a retry storm."""
+    import httpx
+
     conn = short_lived
     store = MemoryTokenStore(seed_of(conn))
-    manager = manager_for(conn, store)
-    rejected = await manager.aget_access_token()
-    # Five status triggers of one connection see that token rejected at once and all ask for a refresh.
-    tokens = await asyncio.gather(*(manager.aget_access_token(True, rejected=rejected) for _ in range(5)))
-    assert len(set(tokens)) == 1 and tokens[0] != rejected
-    assert token_requests(conn) == 1, "the first caller's refresh serves the others; more would rotate the chain again"
-    assert live_refresh_tokens(conn) == [store.load().refresh_token]
+    conn.advance_clock(7200)
+    oauth = TikTokOAuthClient(
+        conn.client_key,
+        conn.client_secret,
+        base_url=conn.emulator.base_url,
+        refresh_timeout=httpx.Timeout(5.0, read=0.3),
+        retry=RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05, sleep=lambda s: None),
+    )
+    manager = TokenManager(oauth, store, seed_of(conn), conn_id="tiktok_lost", clock=conn.clock, lost_race_wait=0.2)
+    conn.control.inject_fault(TOKEN_PATH, action="delay", delay_seconds=0.8)
+    try:
+        token = manager.get_access_token()
+    except TikTokOAuthError as exc:
+        assert "airflow-tiktok link --qr --overwrite --conn-id tiktok_lost" in str(exc)
+        assert store.load().relink_reason
+    else:
+        assert works(conn, token)
+        assert store.load().refresh_token in live_refresh_tokens(conn)
+    wait_for_delayed_requests(conn.control, TOKEN_PATH, sent=2)
+    assert token_requests(conn) == 2  # the lost attempt and one retry; no storm

@@ -1,8 +1,9 @@
 """Content Posting API clients over httpx: JSON endpoints with retries, and the streaming chunk upload.
 
-``TikTokClient`` (sync) serves operators; ``AsyncTikTokClient`` serves triggers. Both take the access token from a
-token provider (the hook's ``TokenManager``), refresh it once on ``access_token_invalid``, and back off on what
-TikTok documents as transient (429, 5xx, ``internal_error``, transport failures) with exponential full jitter.
+``TikTokClient`` (sync) serves operators; ``AsyncTikTokClient`` serves triggers. Both take the access token from one
+sync token provider (the hook's ``TokenManager``; the async client calls it in a worker thread unless it has a
+fresh token in memory), refresh it once on ``access_token_invalid``, and back off on what TikTok documents as
+transient (429, 5xx, ``internal_error``, transport failures) with :class:`~.errors.RetryPolicy`.
 
 Init calls are not idempotent (a lost answer may still have created a publish and spent quota), so a transport error
 on them is retried only when the request provably never left (connect failures); any other ambiguity is raised for
@@ -17,11 +18,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import re
-import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 import httpx
@@ -29,6 +28,8 @@ import httpx
 from airflow_provider_tiktok.api.chunks import ChunkPlan
 from airflow_provider_tiktok.api.errors import (
     ErrorKind,
+    RetryPolicy,
+    TikTokAuthError,
     TikTokError,
     TikTokPermanentError,
     TikTokRetryableError,
@@ -39,7 +40,13 @@ from airflow_provider_tiktok.api.errors import (
     parse_retry_after,
     redact,
 )
-from airflow_provider_tiktok.api.http import API_TIMEOUT, AsyncClientPool, async_client, sync_client
+from airflow_provider_tiktok.api.http import (
+    API_TIMEOUT,
+    DEFAULT_BASE_URL,
+    UPLOAD_TIMEOUT,
+    async_client,
+    sync_client,
+)
 from airflow_provider_tiktok.api.models import (
     CreatorInfo,
     FileUploadSource,
@@ -53,9 +60,10 @@ from airflow_provider_tiktok.api.models import (
     VideoPostInfo,
 )
 
+__all__ = ["DEFAULT_BASE_URL", "AsyncTikTokClient", "RetryPolicy", "StaticToken", "TikTokClient", "TokenProvider"]
+
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://open.tiktokapis.com"
 CREATOR_INFO_PATH = "/v2/post/publish/creator_info/query/"
 VIDEO_INIT_PATH = "/v2/post/publish/video/init/"
 INBOX_VIDEO_INIT_PATH = "/v2/post/publish/inbox/video/init/"
@@ -66,8 +74,6 @@ USER_INFO_PATH = "/v2/user/info/"
 JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
 UPLOAD_CONTENT_TYPES = ("video/mp4", "video/quicktime", "video/webm")
 UPLOAD_BLOCK_SIZE = 1024 * 1024
-# A chunk can be 128 MB; each socket write/read may wait for a slow link, but connecting stays quick.
-_UPLOAD_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)")
 # Transport errors raised before any byte of the request was sent: resending cannot duplicate anything.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -76,36 +82,32 @@ ProgressCallback = Callable[[int, int, int, int], None]
 
 
 class TokenProvider(Protocol):
+    """Hands out access tokens; ``force_refresh`` means "the one you gave me was rejected". May block (I/O)."""
+
     def get_access_token(self, force_refresh: bool = False) -> str: ...
 
 
-class AsyncTokenProvider(Protocol):
-    async def aget_access_token(self, force_refresh: bool = False) -> str: ...
+class StaticToken:
+    """The one fixed-token provider: a token just issued (linking), or one to test as-is (the Test button).
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded exponential back-off with full jitter; ``sleep``/``async_sleep`` are injectable so tests never wait.
-
-    A Retry-After header wins over the computed delay; one longer than ``max_delay`` is not waited for: the error is
-    raised so the caller (an Airflow retry or deferral) can wait without holding a worker.
+    It is never refreshed: a rejection raises ``TikTokAuthError`` instead of rotating anything.
     """
 
-    max_attempts: int = 5
-    base_delay: float = 1.0
-    max_delay: float = 60.0
-    jitter: bool = True
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
-    async_sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False, compare=False)
+    def __init__(self, access_token: str) -> None:
+        self._access_token = access_token
 
-    def delay(self, attempt: int, retry_after: float | None = None) -> float | None:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based), or None to give up."""
-        if attempt >= self.max_attempts:
-            return None
-        if retry_after is not None:
-            return retry_after if retry_after <= self.max_delay else None
-        cap = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return random.uniform(0, cap) if self.jitter else cap
+    def __repr__(self) -> str:
+        return "StaticToken('***')"
+
+    def get_access_token(self, force_refresh: bool = False) -> str:
+        if force_refresh:
+            raise TikTokAuthError(
+                "TikTok rejected the access token, and a fixed token is not refreshed", code="access_token_invalid"
+            )
+        return self._access_token
+
+    def fresh_access_token(self) -> str | None:
+        return self._access_token
 
 
 class _RedactQueryStrings(logging.Filter):
@@ -360,7 +362,7 @@ class TikTokClient(_BaseClient):
                     upload_url,
                     content=_read_chunk(stream, first, last),
                     headers=session.headers(first, last),
-                    timeout=_UPLOAD_TIMEOUT,
+                    timeout=UPLOAD_TIMEOUT,
                 )
             except _ShortFile as exc:
                 raise TikTokValidationError(
@@ -387,22 +389,26 @@ class TikTokClient(_BaseClient):
 class AsyncTikTokClient(_BaseClient):
     """Asynchronous client for triggers (status polling, creator info) and async callers.
 
-    Uploads are sync-only: they read from blocking file objects, which an event loop should not do.
+    The token provider is the same sync one the operators use. While it holds a fresh token in memory
+    (``fresh_access_token()``, no I/O) that token is used directly; otherwise ``get_access_token`` (store read,
+    maybe a refresh) runs in a worker thread, so the event loop never waits for it. Uploads are sync-only: they read
+    from blocking file objects, which an event loop should not do.
     """
 
     def __init__(
         self,
         base_url: str,
-        tokens: AsyncTokenProvider,
+        tokens: TokenProvider,
         *,
         retry: RetryPolicy | None = None,
-        http: httpx.AsyncClient | AsyncClientPool | None = None,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
-        """:param http: the client, or a pool shared with other callers (status triggers); closed only if built here."""
+        """:param http: the httpx client to use; closed only if built here."""
         super().__init__(base_url, retry)
         self._tokens = tokens
+        self._fresh: Callable[[], str | None] | None = getattr(tokens, "fresh_access_token", None)
         self._owns_http = http is None
-        self._http: httpx.AsyncClient | AsyncClientPool = http if http is not None else async_client(API_TIMEOUT)
+        self._http = http if http is not None else async_client(API_TIMEOUT)
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -414,10 +420,15 @@ class AsyncTikTokClient(_BaseClient):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    async def _token(self, force_refresh: bool) -> str:
+        if not force_refresh and self._fresh is not None and (token := self._fresh()):
+            return token
+        return await asyncio.to_thread(self._tokens.get_access_token, force_refresh)
+
     async def _call(self, call: _Call) -> dict[str, Any]:
         attempts = _Attempts(self.retry, f"{call.method} {call.path}")
         while True:
-            token = await self._tokens.aget_access_token(force_refresh=attempts.force_refresh)
+            token = await self._token(attempts.force_refresh)
             may_resend = True
             try:
                 response = await self._http.request(call.method, **call.request_kwargs(self._url(call.path), token))

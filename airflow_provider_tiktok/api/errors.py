@@ -8,10 +8,14 @@ and exception text ends up in task logs.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
+import random
 import re
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -238,6 +242,32 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The one back-off for every TikTok call (Content Posting, uploads, OAuth): bounded exponential, full jitter.
+
+    A Retry-After header (read by :func:`parse_retry_after`) wins over the computed delay; one longer than
+    ``max_delay`` is not waited for: the error is raised so the caller (an Airflow retry or deferral) waits without
+    holding a worker. ``sleep``/``async_sleep`` are injectable so tests never wait.
+    """
+
+    max_attempts: int = 5
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    jitter: bool = True
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
+    async_sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False, compare=False)
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float | None:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based), or None to give up."""
+        if attempt >= self.max_attempts:
+            return None
+        if retry_after is not None:
+            return retry_after if retry_after <= self.max_delay else None
+        cap = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return random.uniform(0, cap) if self.jitter else cap
 
 
 def classify(code: str, http_status: int | None) -> type[TikTokError]:

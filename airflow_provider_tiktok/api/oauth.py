@@ -1,6 +1,7 @@
-"""TikTok OAuth v2 endpoints (token exchange, refresh, revoke, client credentials), sync and async.
+"""TikTok OAuth v2 endpoints (token exchange, refresh, revoke, client credentials).
 
-No Airflow imports: the linking CLI and the token manager both use this module.
+No Airflow imports: the linking CLI and the token manager both use this module. Sync only: refreshes are rare (one
+per account every few hours), and triggers run the token manager, and so this client, in a worker thread.
 
 TikTok answers OAuth calls with a *flat* JSON body (no ``data``/``error`` envelope): ``access_token``, ``expires_in``,
 ``refresh_token``, ... on success and ``error``/``error_description``/``log_id`` on failure, with HTTP statuses that
@@ -9,46 +10,38 @@ are not documented. So every response is judged by its body first and its status
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import secrets
 import string
-import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
 import httpx
 
-from airflow_provider_tiktok.api.errors import ErrorKind, TikTokError, TikTokOAuthError, error_from_response
-from airflow_provider_tiktok.api.http import async_client, sync_client
+from airflow_provider_tiktok.api.errors import (
+    ErrorKind,
+    RetryPolicy,
+    TikTokError,
+    TikTokOAuthError,
+    error_from_response,
+)
+from airflow_provider_tiktok.api.http import API_TIMEOUT, DEFAULT_BASE_URL, REFRESH_TIMEOUT, sync_client
 from airflow_provider_tiktok.api.models import TokenResponse
+
+__all__ = ["DEFAULT_BASE_URL", "OAUTH_RETRY", "PkcePair", "TikTokOAuthClient", "generate_pkce", "pkce_challenge"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://open.tiktokapis.com"
+# OAuth failures worth retrying are brief (server_error, temporarily_unavailable, 5xx, 429, transport errors).
+OAUTH_RETRY = RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=8.0)
 TOKEN_PATH = "/v2/oauth/token/"
 REVOKE_PATH = "/v2/oauth/revoke/"
 # Exactly this value: peers report that a ";charset=UTF-8" suffix makes TikTok answer invalid_request.
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "Cache-Control": "no-cache"}
 
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class OAuthRetry:
-    """Backoff for transient OAuth failures (5xx, 429, server_error, temporarily_unavailable, transport errors)."""
-
-    max_attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Delay before retry number ``attempt`` (1-based); Retry-After wins when the server sent one."""
-        if retry_after is not None:
-            return min(retry_after, self.max_delay)
-        return min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
 
 
 # --- PKCE ---------------------------------------------------------------------------------------------------------
@@ -81,7 +74,7 @@ def generate_pkce(length: int = 64) -> PkcePair:
     return PkcePair(verifier=verifier, challenge=pkce_challenge(verifier))
 
 
-# --- response handling (shared by both clients) ---------------------------------------------------------------------
+# --- response handling ---------------------------------------------------------------------
 
 
 def _scrub(text: str, secret_values: Iterable[str | None]) -> str:
@@ -144,8 +137,12 @@ def _log_failure(operation: str, error: TikTokOAuthError, attempt: int, final: b
     )  # fmt: skip
 
 
-class _OAuthBase:
-    """Credentials, form building and retry policy shared by the sync and async clients."""
+class TikTokOAuthClient:
+    """Blocking OAuth client. Pass ``http`` to reuse a client (tests, connection pooling); otherwise one per call.
+
+    :param timeout: for code exchange, client credentials and revoke.
+    :param refresh_timeout: for refreshes, whose lost answer after a rotation loses the token chain: much longer.
+    """
 
     def __init__(
         self,
@@ -153,55 +150,23 @@ class _OAuthBase:
         client_secret: str,
         *,
         base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 30.0,
-        retry: OAuthRetry | None = None,
+        timeout: float | httpx.Timeout = API_TIMEOUT,
+        refresh_timeout: float | httpx.Timeout = REFRESH_TIMEOUT,
+        retry: RetryPolicy = OAUTH_RETRY,
+        http: httpx.Client | None = None,
     ) -> None:
         if not client_key or not client_secret:
             raise ValueError("TikTok OAuth needs a client key and a client secret")
         self.client_key = client_key
         self._client_secret = client_secret
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.timeout = timeout
-        self.retry = retry or OAuthRetry()
+        self.refresh_timeout = refresh_timeout
+        self.retry = retry
+        self._http = http
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(client_key={self.client_key!r}, client_secret='***', base_url={self.base_url!r})"
-
-    def _form(self, **fields: str | None) -> dict[str, str]:
-        form = {"client_key": self.client_key, "client_secret": self._client_secret}
-        form.update({k: v for k, v in fields.items() if v is not None})
-        return form
-
-    def _secrets(self, form: Mapping[str, str]) -> list[str]:
-        return [v for k, v in form.items() if k not in ("client_key", "grant_type", "redirect_uri")]
-
-    def _should_retry(self, error: TikTokOAuthError, attempt: int) -> bool:
-        return error.kind == ErrorKind.RETRYABLE and attempt < self.retry.max_attempts
-
-
-class TikTokOAuthClient(_OAuthBase):
-    """Blocking OAuth client. Pass ``http`` to reuse a client (tests, connection pooling); otherwise one per call."""
-
-    def __init__(
-        self,
-        client_key: str,
-        client_secret: str,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 30.0,
-        retry: OAuthRetry | None = None,
-        http: httpx.Client | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(client_key, client_secret, base_url=base_url, timeout=timeout, retry=retry)
-        self._http = http
-        self._sleep = sleep
-
-    def to_async(self) -> AsyncTikTokOAuthClient:
-        """An async client with the same credentials and settings (for triggers)."""
-        return AsyncTikTokOAuthClient(
-            self.client_key, self._client_secret, base_url=self.base_url, timeout=self.timeout, retry=self.retry
-        )
 
     def exchange_code(self, code: str, redirect_uri: str | None, code_verifier: str | None = None) -> TokenResponse:
         """Trade an authorization code for tokens (``code_verifier`` only for the desktop/PKCE flow)."""
@@ -213,7 +178,7 @@ class TikTokOAuthClient(_OAuthBase):
     def refresh(self, refresh_token: str) -> TokenResponse:
         """Refresh; the answer may carry a *new* refresh token and the old one may then be dead (rotation)."""
         form = self._form(grant_type="refresh_token", refresh_token=refresh_token)
-        return self._call("refresh", TOKEN_PATH, form, _token_response)
+        return self._call("refresh", TOKEN_PATH, form, _token_response, timeout=self.refresh_timeout)
 
     def client_credentials(self) -> TokenResponse:
         """A client access token; it proves the client key/secret but cannot post content."""
@@ -225,101 +190,45 @@ class TikTokOAuthClient(_OAuthBase):
         """Revoke the user's authorization (TikTok answers an empty body on success)."""
         self._call("revoke", REVOKE_PATH, self._form(token=access_token), _check_revoke)
 
+    def _form(self, **fields: str | None) -> dict[str, str]:
+        form = {"client_key": self.client_key, "client_secret": self._client_secret}
+        form.update({k: v for k, v in fields.items() if v is not None})
+        return form
+
+    @staticmethod
+    def _secrets(form: Mapping[str, str]) -> list[str]:
+        return [v for k, v in form.items() if k not in ("client_key", "grant_type", "redirect_uri")]
+
     def _call(
         self,
         operation: str,
         path: str,
         form: dict[str, str],
         parse: Callable[[httpx.Response, Iterable[str | None]], _T],
-    ) -> _T:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return parse(self._post(path, form), self._secrets(form))
-            except httpx.TransportError as exc:
-                error = _transport_error(exc)
-            except TikTokOAuthError as exc:
-                error = exc
-            final = not self._should_retry(error, attempt)
-            _log_failure(operation, error, attempt, final)
-            if final:
-                raise error from None
-            self._sleep(self.retry.delay(attempt, error.retry_after))
-
-    def _post(self, path: str, form: dict[str, str]) -> httpx.Response:
-        url = self.base_url + path
-        if self._http is not None:
-            return self._http.post(url, data=form, headers=FORM_HEADERS, timeout=self.timeout)
-        with sync_client(self.timeout) as http:
-            return http.post(url, data=form, headers=FORM_HEADERS)
-
-
-class AsyncTikTokOAuthClient(_OAuthBase):
-    """Non-blocking twin of :class:`TikTokOAuthClient` for triggers and other event-loop code."""
-
-    def __init__(
-        self,
-        client_key: str,
-        client_secret: str,
         *,
-        base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 30.0,
-        retry: OAuthRetry | None = None,
-        http: httpx.AsyncClient | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        super().__init__(client_key, client_secret, base_url=base_url, timeout=timeout, retry=retry)
-        self._http = http
-        self._sleep = sleep
-
-    async def exchange_code(
-        self, code: str, redirect_uri: str | None, code_verifier: str | None = None
-    ) -> TokenResponse:
-        form = self._form(
-            grant_type="authorization_code", code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
-        )
-        return await self._call("code exchange", TOKEN_PATH, form, _token_response)
-
-    async def refresh(self, refresh_token: str) -> TokenResponse:
-        form = self._form(grant_type="refresh_token", refresh_token=refresh_token)
-        return await self._call("refresh", TOKEN_PATH, form, _token_response)
-
-    async def client_credentials(self) -> TokenResponse:
-        form = self._form(grant_type="client_credentials")
-        return await self._call("client credentials", TOKEN_PATH, form, _token_response)
-
-    async def revoke(self, access_token: str) -> None:
-        await self._call("revoke", REVOKE_PATH, self._form(token=access_token), _check_revoke)
-
-    async def _call(
-        self,
-        operation: str,
-        path: str,
-        form: dict[str, str],
-        parse: Callable[[httpx.Response, Iterable[str | None]], _T],
+        timeout: float | httpx.Timeout | None = None,
     ) -> _T:
         attempt = 0
         while True:
             attempt += 1
             try:
-                return parse(await self._post(path, form), self._secrets(form))
+                return parse(self._post(path, form, timeout or self.timeout), self._secrets(form))
             except httpx.TransportError as exc:
                 error = _transport_error(exc)
             except TikTokOAuthError as exc:
                 error = exc
-            final = not self._should_retry(error, attempt)
-            _log_failure(operation, error, attempt, final)
-            if final:
+            delay = self.retry.delay(attempt, error.retry_after) if error.kind is ErrorKind.RETRYABLE else None
+            _log_failure(operation, error, attempt, final=delay is None)
+            if delay is None:
                 raise error from None
-            await self._sleep(self.retry.delay(attempt, error.retry_after))
+            self.retry.sleep(delay)
 
-    async def _post(self, path: str, form: dict[str, str]) -> httpx.Response:
+    def _post(self, path: str, form: dict[str, str], timeout: float | httpx.Timeout) -> httpx.Response:
         url = self.base_url + path
         if self._http is not None:
-            return await self._http.post(url, data=form, headers=FORM_HEADERS, timeout=self.timeout)
-        async with async_client(self.timeout) as http:
-            return await http.post(url, data=form, headers=FORM_HEADERS)
+            return self._http.post(url, data=form, headers=FORM_HEADERS, timeout=timeout)
+        with sync_client(timeout) as http:
+            return http.post(url, data=form, headers=FORM_HEADERS)
 
 
 def _check_revoke(response: httpx.Response, secret_values: Iterable[str | None]) -> None:

@@ -24,7 +24,7 @@ from airflow_provider_tiktok.api.errors import TikTokError, TikTokOAuthError
 from airflow_provider_tiktok.api.http import sync_client
 from airflow_provider_tiktok.api.oauth import DEFAULT_BASE_URL, TikTokOAuthClient
 from airflow_provider_tiktok.link import authorize, qr, store
-from airflow_provider_tiktok.tokens import TokenSet
+from airflow_provider_tiktok.tokens import TokenSet, relink_command
 
 if TYPE_CHECKING:
     from airflow_provider_tiktok.api.models import TokenResponse, UserInfo
@@ -71,19 +71,6 @@ class Grant:
     code_verifier: str | None = None
     callback_scopes: str | None = None
     from_qr: bool = False  # QR codes: the redirect_uri to send is undocumented (see _exchange)
-
-
-class _StaticToken:
-    """Token provider for calls right after the exchange: the token is brand new, refreshing makes no sense."""
-
-    def __init__(self, access_token: str) -> None:
-        self._access_token = access_token
-
-    def __repr__(self) -> str:
-        return "_StaticToken('***')"
-
-    def get_access_token(self, force_refresh: bool = False) -> str:
-        return self._access_token
 
 
 # --- argument parsing -------------------------------------------------------------------------------------------
@@ -217,6 +204,11 @@ def cmd_link(args: argparse.Namespace, term: Terminal) -> int:
     if not args.output and not args.overwrite and store.connection_exists(args.conn_id):
         # Checked before the user goes through consent: an authorization code cannot be parked.
         raise LinkAborted(f"connection {args.conn_id!r} already exists; pass --overwrite to replace it")
+    if not args.output:
+        try:  # also before consent: the tokens must have a place to go
+            store.ensure_tokens_writable(args.conn_id)
+        except store.PlaintextTokensRefused as exc:
+            raise LinkAborted(str(exc)) from None
     client_key, client_secret = _credentials(args, term)
     with sync_client(30.0) as http:
         oauth = TikTokOAuthClient(client_key, client_secret, base_url=args.api_base_url, http=http)
@@ -273,12 +265,12 @@ def _fetch_user(
     if "user.info.basic" not in granted:
         term.say("note: user.info.basic was not granted, so the account's name cannot be shown.")
         return None
-    from airflow_provider_tiktok.api.client import RetryPolicy, TikTokClient
+    from airflow_provider_tiktok.api.client import RetryPolicy, StaticToken, TikTokClient
     from airflow_provider_tiktok.api.models import UserInfo
 
     fields = [*UserInfo.DEFAULT_FIELDS, *(["username"] if "user.info.profile" in granted else [])]
     client = TikTokClient(
-        api_base_url, _StaticToken(response.access_token), retry=RetryPolicy(max_attempts=2), http=http
+        api_base_url, StaticToken(response.access_token), retry=RetryPolicy(max_attempts=2), http=http
     )
     try:
         return client.user_info(fields=fields)
@@ -454,6 +446,9 @@ def cmd_list(args: argparse.Namespace, term: Terminal) -> int:
         print(f"  tokens:   from {conn.tokens_source} ({conn.variable_key})", file=term.out)
         print(f"  access:   {_freshness(tokens.access_expires_at if tokens else None, now)}", file=term.out)
         print(f"  refresh:  {_freshness(tokens.refresh_expires_at if tokens else None, now)}", file=term.out)
+        if tokens is not None and tokens.relink_reason:
+            print(f"  RELINK:   {tokens.relink_reason}", file=term.out)
+            print(f"            run: {relink_command(conn.conn_id)}", file=term.out)
         if args.check:
             print(f"  check:    {_check(conn)}", file=term.out)
     term.out.flush()
@@ -466,7 +461,7 @@ def _manager(s: TikTokConnectionSettings) -> TokenManager:
 
     oauth = TikTokOAuthClient(s.client_key, s.client_secret, base_url=s.api_base_url)
     # No waiting for a racing worker's rotation (the store is still re-read once): a dead chain should fail fast.
-    return TokenManager(oauth, VariableTokenStore(s.token_variable_key), s.seed, lost_race_wait=0.0)
+    return TokenManager(oauth, VariableTokenStore(s.token_variable_key), s.seed, conn_id=s.conn_id, lost_race_wait=0.0)
 
 
 def _check(conn: store.StoredConnection) -> str:

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_tiktok.api.oauth import DEFAULT_BASE_URL
-from airflow_provider_tiktok.tokens import TokenSet, VariableTokenStore
+from airflow_provider_tiktok import compat
+from airflow_provider_tiktok.api.http import DEFAULT_BASE_URL
+from airflow_provider_tiktok.tokens import PlaintextTokensRefused, TokenSet, VariableTokenStore
+
+__all__ = ["PlaintextTokensRefused"]  # re-exported for the CLI
 
 if TYPE_CHECKING:
     from airflow_provider_tiktok.hooks.tiktok import TikTokConnectionSettings
@@ -26,7 +29,12 @@ SECRET_EXTRA_KEYS = ("refresh_token", "access_token")
 
 def default_variable_key(conn_id: str) -> str:
     """The hook's default token Variable for a connection."""
-    return f"tiktok_tokens__{conn_id}"
+    return f"{VariableTokenStore.PREFIX}{conn_id}"
+
+
+def ensure_tokens_writable(conn_id: str) -> None:
+    """Raise ``PlaintextTokensRefused`` now if saving the linked tokens would be refused (no Fernet key)."""
+    VariableTokenStore(default_variable_key(conn_id)).ensure_writable()
 
 
 def iso_utc(epoch: float) -> str:
@@ -218,10 +226,9 @@ def get_connection(conn_id: str) -> StoredConnection | None:
 def delete(stored: StoredConnection) -> None:
     """Remove the connection and its token Variable (like ``airflow connections delete`` + ``variables delete``)."""
     from airflow.models import Connection
-    from airflow.models.variable import Variable
     from airflow.utils.session import create_session
     from sqlalchemy import delete as sql_delete
 
     with create_session() as session:
         session.execute(sql_delete(Connection).where(Connection.conn_id == stored.conn_id))
-    Variable.delete(stored.variable_key)
+    compat.delete_variable(stored.variable_key)

@@ -5,10 +5,8 @@ Kept free of module-level httpx/api imports: DAG parsing imports the operators m
 
 from __future__ import annotations
 
-import configparser
 import hashlib
 import json
-import os
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -36,9 +34,9 @@ def default_deferrable() -> bool:
     """
     from airflow.sdk import conf
 
-    in_env = any(k.startswith("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE") for k in os.environ)
-    in_file = configparser.RawConfigParser.has_option(conf, "operators", "default_deferrable")
-    if in_env or in_file:
+    from airflow_provider_tiktok.compat import option_set_explicitly
+
+    if option_set_explicitly("operators", "default_deferrable"):
         return conf.getboolean("operators", "default_deferrable", fallback=True)
     return True
 

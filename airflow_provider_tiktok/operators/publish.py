@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_tiktok.api.client import TikTokClient
+    from airflow_provider_tiktok.api.models import PublishStatus
     from airflow_provider_tiktok.hooks.tiktok import TikTokHook
     from airflow_provider_tiktok.operators._source import VideoFile
     from airflow_provider_tiktok.operators.strategy import PostStrategy, Prepared
@@ -334,7 +335,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
         self, context: Context, client: TikTokClient, ledger: PublishLedger, record: PublishRecord
     ) -> dict[str, object]:
         """Check once (the dbt-cloud pattern); then defer to the status trigger, or poll here without a triggerer."""
-        from airflow_provider_tiktok.triggers.tiktok import final_event
+        from airflow_provider_tiktok.status_event import final_event
 
         publish_id = record.publish_id or ""
         deadline = time.time() + self.wait_timeout.total_seconds()
@@ -500,7 +501,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
         self.log.warning("Task killed: cancelled TikTok's download of publish %s", publish_id)
 
 
-def client_status(view: TikTokView) -> object:
+def client_status(view: TikTokView) -> PublishStatus:
     """The status object ``final_event`` takes, from the view."""
     from airflow_provider_tiktok.api.models import PublishStatus
 

@@ -109,9 +109,9 @@ class TikTokPublishStatusSensor(BaseSensorOperator):
         self._last_status = status.status
         if status.status != FAILED and status.status not in self.wait_for:
             return PokeReturnValue(False)
-        from airflow_provider_tiktok.triggers.tiktok import final_event
+        from airflow_provider_tiktok.status_event import StatusEvent
 
-        event = final_event(publish_id, status).payload
+        event = StatusEvent.final(publish_id, status).payload
         return PokeReturnValue(True, self._result(raise_for_event(event, what="TikTok publish")))
 
     def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -38,9 +38,6 @@ class EmulatorTokens:
             self.token = self._grant()
         return self.token
 
-    async def aget_access_token(self, force_refresh: bool = False) -> str:
-        return self.get_access_token(force_refresh)
-
 
 @dataclass
 class Sleeps:

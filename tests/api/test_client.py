@@ -320,6 +320,7 @@ def test_5xx_on_a_file_upload_init_is_resent(tiktok: TikTok) -> None:
     assert result.publish_id and len(tiktok.sleeps.delays) == 1
 
 
+@pytest.mark.integration
 def test_connect_failure_is_retried_and_reported() -> None:
     sleeps: list[float] = []
 

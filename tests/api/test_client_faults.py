@@ -6,6 +6,7 @@ but the client never learned it. These tests pin down what the client does then.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import time
@@ -21,7 +22,7 @@ from airflow_provider_tiktok.api.errors import (
     TikTokTransportError,
 )
 from airflow_provider_tiktok.api.models import FileUploadSource, InitResult, PullFromUrlSource, VideoPostInfo
-from airflow_provider_tiktok.api.oauth import TikTokOAuthClient
+from airflow_provider_tiktok.api.oauth import OAUTH_RETRY, TikTokOAuthClient
 from airflow_provider_tiktok.testing.media import make_mp4
 from tests.api.conftest import CLIENT_KEY, OPEN_ID, TikTok
 
@@ -49,7 +50,8 @@ def _sha(tiktok: TikTok, publish_id: str) -> str:
 
 
 def _oauth(tiktok: TikTok, sleeps: list[float]) -> TikTokOAuthClient:
-    return TikTokOAuthClient(CLIENT_KEY, "secret", base_url=tiktok.emulator.base_url, sleep=sleeps.append)
+    retry = dataclasses.replace(OAUTH_RETRY, sleep=sleeps.append)
+    return TikTokOAuthClient(CLIENT_KEY, "secret", base_url=tiktok.emulator.base_url, retry=retry)
 
 
 # --- a lost init answer ----------------------------------------------------------------------------------------

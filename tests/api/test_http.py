@@ -14,9 +14,6 @@ class _NoTokens:
     def get_access_token(self, force_refresh: bool = False) -> str:
         raise AssertionError("not called")
 
-    async def aget_access_token(self, force_refresh: bool = False) -> str:
-        raise AssertionError("not called")
-
 
 async def test_clients_load_the_ca_bundle_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
     loads: list[object] = []
@@ -32,3 +29,24 @@ async def test_clients_load_the_ca_bundle_once_per_process(monkeypatch: pytest.M
         await AsyncTikTokClient("http://127.0.0.1:1", _NoTokens()).aclose()
         TikTokClient("http://127.0.0.1:1", _NoTokens()).close()
     assert len(loads) == 1, "a new CA bundle load per client costs the triggerer tens of ms per trigger"
+
+
+def test_clients_are_stock_httpx_on_its_own_transports() -> None:
+    """No custom network backend: httpx's own transports (and so its proxy handling from the environment)."""
+    import httpx
+
+    sync, asynchronous = http.sync_client(), http.async_client()
+    try:
+        assert type(sync._transport) is httpx.HTTPTransport
+        assert type(asynchronous._transport) is httpx.AsyncHTTPTransport
+    finally:
+        sync.close()
+
+
+def test_one_default_base_url() -> None:
+    from airflow_provider_tiktok.api import client, oauth
+    from airflow_provider_tiktok.get_provider_info import DEFAULT_API_BASE_URL
+    from airflow_provider_tiktok.link import store
+
+    assert client.DEFAULT_BASE_URL is http.DEFAULT_BASE_URL is oauth.DEFAULT_BASE_URL is store.DEFAULT_BASE_URL
+    assert DEFAULT_API_BASE_URL == http.DEFAULT_BASE_URL  # the connection form's placeholder (kept import-free)

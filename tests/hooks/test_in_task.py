@@ -16,8 +16,8 @@ def _dag(dag_id: str):
 
         @task
         def first_call() -> dict:
+            from airflow_provider_tiktok.compat import in_task_runner as _in_task_runner
             from airflow_provider_tiktok.hooks.tiktok import TikTokHook
-            from airflow_provider_tiktok.tokens import _in_task_runner
 
             hook = TikTokHook()  # real clock: TikTok (emulator) already expired the token, so this call gets a 401
             with hook.get_client() as client:

@@ -10,30 +10,28 @@ import string
 import httpx
 import pytest
 
-from airflow_provider_tiktok.api.errors import ErrorKind, TikTokOAuthError
-from airflow_provider_tiktok.api.oauth import (
-    AsyncTikTokOAuthClient,
-    OAuthRetry,
-    TikTokOAuthClient,
-    generate_pkce,
-    pkce_challenge,
-)
+from airflow_provider_tiktok.api.errors import ErrorKind, RetryPolicy, TikTokOAuthError
+from airflow_provider_tiktok.api.http import API_TIMEOUT, REFRESH_TIMEOUT
+from airflow_provider_tiktok.api.oauth import TikTokOAuthClient, generate_pkce, pkce_challenge
+
+pytestmark = pytest.mark.integration
 
 REDIRECT_URI = "http://127.0.0.1:8765/callback/"
-FAST_RETRY = OAuthRetry(max_attempts=3, base_delay=0.01, max_delay=0.05)
+TOKEN_PATH = "/v2/oauth/token/"
 
 
 class Sleeps(list):
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
 
-    async def asleep(self, seconds: float) -> None:
-        self.append(seconds)
-
 
 @pytest.fixture
 def sleeps() -> Sleeps:
     return Sleeps()
+
+
+def fast_retry(sleeps: Sleeps) -> RetryPolicy:
+    return RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, sleep=sleeps)
 
 
 @pytest.fixture
@@ -48,9 +46,7 @@ def app(tiktok_emulator):
 @pytest.fixture
 def oauth(app, sleeps) -> TikTokOAuthClient:
     emulator, _ = app
-    return TikTokOAuthClient(
-        "ck_oauth", "cs_oauth_secret_value", base_url=emulator.base_url, retry=FAST_RETRY, sleep=sleeps
-    )
+    return TikTokOAuthClient("ck_oauth", "cs_oauth_secret_value", base_url=emulator.base_url, retry=fast_retry(sleeps))
 
 
 def user_info_status(base_url: str, access_token: str) -> int:
@@ -156,7 +152,7 @@ def test_client_credentials(oauth):
 def test_invalid_client_is_permanent_and_secret_free(app, sleeps, caplog):
     emulator, open_id = app
     seed = emulator.control.grant("ck_oauth", open_id, ["video.publish"])
-    wrong = TikTokOAuthClient("ck_oauth", "not-the-secret-123", base_url=emulator.base_url, sleep=sleeps)
+    wrong = TikTokOAuthClient("ck_oauth", "not-the-secret-123", base_url=emulator.base_url, retry=fast_retry(sleeps))
     with caplog.at_level(logging.DEBUG), pytest.raises(TikTokOAuthError) as exc:
         wrong.refresh(seed["refresh_token"])
     assert exc.value.code == "invalid_client" and exc.value.kind is ErrorKind.PERMANENT
@@ -194,7 +190,7 @@ def test_retries_are_bounded(app, oauth, sleeps):
     with pytest.raises(TikTokOAuthError) as exc:
         oauth.client_credentials()
     assert exc.value.code == "temporarily_unavailable" and exc.value.kind is ErrorKind.RETRYABLE
-    assert len(sleeps) == FAST_RETRY.max_attempts - 1
+    assert len(sleeps) == 3 - 1
 
 
 def test_requests_are_plain_form_posts(app):
@@ -212,22 +208,48 @@ def test_requests_are_plain_form_posts(app):
 def test_secret_is_not_in_the_repr():
     oauth = TikTokOAuthClient("ck", "super-secret-value")
     assert "super-secret-value" not in repr(oauth)
-    assert "super-secret-value" not in repr(oauth.to_async())
 
 
-async def test_async_client(app, sleeps):
+@pytest.mark.unit
+def test_a_refresh_waits_longer_for_its_answer_than_any_other_call():
+    """A refresh answer lost after TikTok rotated loses the whole chain, so its read timeout is the longest."""
+    oauth = TikTokOAuthClient("ck", "cs")
+    assert isinstance(oauth.refresh_timeout, httpx.Timeout) and isinstance(oauth.timeout, httpx.Timeout)
+    assert oauth.refresh_timeout.read is not None and API_TIMEOUT.read is not None
+    assert oauth.refresh_timeout == REFRESH_TIMEOUT and oauth.timeout == API_TIMEOUT
+    assert oauth.refresh_timeout.read > 2 * API_TIMEOUT.read
+
+
+def test_a_refresh_answer_lost_to_a_read_timeout_is_retried_once_and_then_judged(app, sleeps):
+    """The emulator delays the answer past the client's read timeout. Whether or not it processed the delayed
+    refresh (rotated), the client's one retry settles it: a fresh token set if the old refresh token still works,
+    else ``invalid_grant`` (the chain is lost, which the TokenManager turns into a re-link error)."""
     emulator, open_id = app
     seed = emulator.control.grant("ck_oauth", open_id, ["video.publish"])
-    oauth = AsyncTikTokOAuthClient(
-        "ck_oauth", "cs_oauth_secret_value", base_url=emulator.base_url, retry=FAST_RETRY, sleep=sleeps.asleep
+    oauth = TikTokOAuthClient(
+        "ck_oauth",
+        "cs_oauth_secret_value",
+        base_url=emulator.base_url,
+        refresh_timeout=httpx.Timeout(5.0, read=0.3),
+        retry=RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05, sleep=sleeps),
     )
-    emulator.control.inject_fault("/v2/oauth/token/", status=500, error_code="server_error")
-    refreshed = await oauth.refresh(seed["refresh_token"])
-    assert refreshed.refresh_token != seed["refresh_token"]
-    assert len(sleeps) == 1
-    with pytest.raises(TikTokOAuthError) as dead:
-        await oauth.refresh(seed["refresh_token"])
-    assert dead.value.code == "invalid_grant"
-    assert (await oauth.client_credentials()).expires_in == 7200
-    await oauth.revoke(refreshed.access_token)
-    assert emulator.control.tokens()[0]["revoked"] is True
+    emulator.control.inject_fault(TOKEN_PATH, action="delay", delay_seconds=0.8)
+    try:
+        refreshed = oauth.refresh(seed["refresh_token"])
+    except TikTokOAuthError as exc:
+        assert exc.code == "invalid_grant" and exc.kind is ErrorKind.PERMANENT
+    else:
+        assert refreshed.access_token and refreshed.refresh_token != seed["refresh_token"]
+    assert len(sleeps) == 1, "the read timeout is retried exactly once"
+    wait_for_delayed_requests(emulator.control, TOKEN_PATH, sent=2)
+    assert len(emulator.control.requests(TOKEN_PATH)) == 2
+
+
+def wait_for_delayed_requests(control, path: str, sent: int, timeout: float = 10.0) -> None:
+    """Let the emulator finish the request it delayed (its client left long ago), so its log line cannot land in
+    the next test's request log."""
+    import time as _time
+
+    deadline = _time.monotonic() + timeout
+    while len(control.requests(path)) < sent and _time.monotonic() < deadline:
+        _time.sleep(0.05)

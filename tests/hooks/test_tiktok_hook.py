@@ -152,8 +152,8 @@ class TestTestConnection:
         tiktok_conn.advance_clock(86400)
         before = chains_snapshot(tiktok_conn.control)
         ok, message = tiktok_conn.hook().test_connection()
-        assert ok, message
-        assert "Client key and secret are valid" in message and "not checked" in message
+        assert not ok, "a refresh token that was not verified is not a success"
+        assert "Client key and secret are valid" in message and "could not be verified" in message
         assert chains_snapshot(tiktok_conn.control) == before  # the refresh token was not used
         assert VariableTokenStore(tiktok_conn.token_variable_key).load() is None
 
@@ -221,22 +221,81 @@ def test_secrets_stay_out_of_logs_reprs_and_errors(tiktok_conn, caplog):
     assert "airflow-tiktok link" in str(exc.value)
 
 
-def test_connection_test_through_airflows_own_path(tiktok_conn, monkeypatch):
-    """What the API server's Test button does: an ORM Connection under a transient id exported as an env var, the
-    hook class resolved through the providers manager, then ``hook.test_connection()``."""
+def _test_under_a_transient_id(extra: dict, login: str, password: str, monkeypatch) -> tuple[bool, str]:
+    """What the API server's Test button (and ``POST /api/v2/connections/test``) does: an ORM Connection under a
+    random transient id exported as an env var, the hook class resolved through the providers manager, then
+    ``hook.test_connection()``."""
     from airflow.models.connection import Connection
 
-    spec = json.loads(os.environ["AIRFLOW_CONN_TIKTOK_DEFAULT"])
     conn = Connection(
-        conn_id="transient0test",
-        conn_type="tiktok",
-        login=spec["login"],
-        password=spec["password"],
-        extra=json.dumps(spec["extra"]),
+        conn_id="transient0test", conn_type="tiktok", login=login, password=password, extra=json.dumps(extra)
     )
     monkeypatch.setenv("AIRFLOW_CONN_TRANSIENT0TEST", conn.as_json())
+    return conn.test_connection()
+
+
+def test_connection_test_through_airflows_own_path(tiktok_conn, monkeypatch):
+    spec = json.loads(os.environ["AIRFLOW_CONN_TIKTOK_DEFAULT"])
     before = chains_snapshot(tiktok_conn.control)
-    ok, message = conn.test_connection()
+    ok, message = _test_under_a_transient_id(spec["extra"], spec["login"], spec["password"], monkeypatch)
     assert ok, message
     assert tiktok_conn.open_id in message
     assert chains_snapshot(tiktok_conn.control) == before
+
+
+class TestTheTestButtonFindsTheStoredTokens:
+    """The transient id names no token Variable; the connection's contents lead to the stored, rotated tokens."""
+
+    def _rotate(self, conn) -> TokenSet:
+        """A task ran a day later: the chain rotated, the connection's own tokens are dead or expired."""
+        conn.advance_clock(86400)
+        with conn.hook().get_client() as client:
+            client.user_info()
+        stored = VariableTokenStore(conn.token_variable_key).load()
+        assert stored is not None and stored.access_valid(conn.clock())
+        return stored
+
+    def test_through_the_token_variable_key(self, tiktok_conn, monkeypatch):
+        conn = tiktok_conn
+        self._rotate(conn)
+        spec = json.loads(os.environ["AIRFLOW_CONN_TIKTOK_DEFAULT"])
+        calls = token_endpoint_calls(conn.control)
+        ok, message = _test_under_a_transient_id(spec["extra"], spec["login"], spec["password"], monkeypatch)
+        assert ok, message
+        assert conn.open_id in message and conn.token_variable_key in message  # the rotated tokens, not the seed
+        assert token_endpoint_calls(conn.control) == calls  # nothing rotated
+
+    def test_through_the_open_id_when_the_extra_names_no_variable(self, tiktok_conn, monkeypatch):
+        conn = tiktok_conn
+        self._rotate(conn)
+        spec = json.loads(os.environ["AIRFLOW_CONN_TIKTOK_DEFAULT"])
+        extra = {k: v for k, v in spec["extra"].items() if k != "token_variable_key"}
+        ok, message = _test_under_a_transient_id(extra, spec["login"], spec["password"], monkeypatch)
+        assert ok, message
+        assert conn.open_id in message and conn.token_variable_key in message
+
+    def test_a_garbage_refresh_token_is_not_reported_as_success(self, tiktok_conn, monkeypatch):
+        conn = tiktok_conn
+        extra = {"api_base_url": conn.emulator.base_url, "refresh_token": "rft.garbage-not-a-token"}
+        ok, message = _test_under_a_transient_id(extra, conn.client_key, conn.client_secret, monkeypatch)
+        assert not ok
+        assert "could not be verified" in message and "rft.garbage" not in message
+
+    def test_a_chain_marked_lost_names_the_real_connection_and_the_command(self, tiktok_conn, monkeypatch):
+        conn = tiktok_conn
+        VariableTokenStore(conn.token_variable_key).save(
+            TokenSet(
+                access_token="act.dead0123456789",
+                access_expires_at=1.0,
+                refresh_token="rft.dead0123456789",
+                open_id=conn.open_id,
+                relink_reason="TikTok rejected the refresh token (invalid_grant)",
+                relink_seed="x",
+            )
+        )
+        spec = json.loads(os.environ["AIRFLOW_CONN_TIKTOK_DEFAULT"])
+        ok, message = _test_under_a_transient_id(spec["extra"], spec["login"], spec["password"], monkeypatch)
+        assert not ok
+        real_conn_id = conn.token_variable_key.removeprefix("tiktok_tokens__")
+        assert f"airflow-tiktok link --qr --overwrite --conn-id {real_conn_id}" in message
+        assert "transient0test" not in message

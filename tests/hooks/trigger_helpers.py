@@ -20,8 +20,8 @@ class UserInfoTrigger(BaseTrigger):
         return ("tests.hooks.trigger_helpers.UserInfoTrigger", {"conn_id": self.conn_id})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_tiktok.compat import in_task_runner as _in_task_runner
         from airflow_provider_tiktok.hooks.tiktok import TikTokHook
-        from airflow_provider_tiktok.tokens import _in_task_runner
 
         client = await TikTokHook(self.conn_id).aget_client()
         try:

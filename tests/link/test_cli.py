@@ -525,6 +525,43 @@ def test_list_check_asks_tiktok(emu, conn_id):
     assert f"check:    ok, Alice Anders (open_id {OPEN_ID})" in block
 
 
+def test_list_shows_a_connection_that_must_be_linked_again(emu, conn_id):
+    """A lost token chain recorded by a task or trigger: `list` says so, with the exact command, without a call."""
+    from dataclasses import replace
+
+    from airflow_provider_tiktok.tokens import VariableTokenStore
+
+    linked(emu, conn_id)
+    store = VariableTokenStore(f"tiktok_tokens__{conn_id}")
+    store.save(replace(stored_tokens(conn_id), relink_reason="TikTok rejected the refresh token (invalid_grant)"))
+    before = len(emu.control.requests())
+    run = Run()("list")
+    block = run.out.getvalue().split(conn_id, 1)[1].split("\ntiktok_", 1)[0]
+    assert "RELINK:   TikTok rejected the refresh token (invalid_grant)" in block
+    assert f"run: airflow-tiktok link --qr --overwrite --conn-id {conn_id}" in block
+    assert len(emu.control.requests()) == before
+    check = Run()("list", "--check")
+    assert "FAILED" in check.out.getvalue() and "must be linked again" in check.out.getvalue()
+    assert len(emu.control.requests()) == before  # --check fails fast too: no OAuth call for a lost chain
+
+
+def test_link_refuses_before_consent_when_airflow_has_no_fernet_key(emu, conn_id, monkeypatch):
+    from airflow.models.crypto import get_fernet
+
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "")
+    get_fernet.cache_clear()
+    try:
+        before = len(emu.control.requests())
+        run = Run()(*link_args(emu, conn_id, "--qr"))
+    finally:
+        monkeypatch.delenv("AIRFLOW__CORE__FERNET_KEY")
+        get_fernet.cache_clear()
+    assert run.code == 1
+    assert "plain text" in run.err.getvalue() and "TIKTOK_ALLOW_PLAINTEXT_TOKENS" in run.err.getvalue()
+    assert len(emu.control.requests()) == before  # refused before any TikTok call
+    assert not store.connection_exists(conn_id)
+
+
 def test_revoke_kills_the_tokens_and_removes_the_connection(emu, conn_id):
     linked(emu, conn_id)
     tokens = stored_tokens(conn_id)
@@ -558,12 +595,13 @@ def test_revoke_unknown_connection(airflow_db):
 # --- packaging ------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_module_help_in_a_subprocess():
     result = subprocess.run(
         [sys.executable, "-m", "airflow_provider_tiktok.link", "--help"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert "{link,list,revoke}" in result.stdout
+    assert "{link,list,revoke,history,forget}" in result.stdout
 
 
 # --- QR edge cases --------------------------------------------------------------------------------------------------
@@ -657,6 +695,7 @@ def test_refused_revoke_keeps_the_connection_unless_forced(emu, conn_id):
     assert not store.connection_exists(conn_id)
 
 
+@pytest.mark.integration
 def test_missing_metadata_db_is_a_clear_error(tmp_path):
     env = {
         **os.environ,

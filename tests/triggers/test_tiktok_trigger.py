@@ -9,8 +9,17 @@ import pytest
 from airflow.sdk._shared.module_loading import import_string
 from airflow.sdk.serde import deserialize, serialize
 
-from airflow_provider_tiktok.triggers.tiktok import _MANAGERS, _POOLS, TikTokPublishStatusTrigger, _StatusBudget
+from airflow_provider_tiktok.hooks.tiktok import TikTokConnectionSettings
+from airflow_provider_tiktok.tokens import TokenSet, VariableTokenStore
+from airflow_provider_tiktok.triggers.tiktok import (
+    HTTP_CLIENT_PATH,
+    StatusBudget,
+    TikTokPublishStatusTrigger,
+    account_key,
+)
 from tests.operators.conftest import publish_small_video
+
+pytestmark = pytest.mark.integration
 
 
 def _trigger(publish_id: str, **kwargs) -> TikTokPublishStatusTrigger:
@@ -19,6 +28,7 @@ def _trigger(publish_id: str, **kwargs) -> TikTokPublishStatusTrigger:
     return TikTokPublishStatusTrigger(tiktok_conn_id="tiktok_default", publish_id=publish_id, **kwargs)
 
 
+@pytest.mark.unit
 def test_serialize_round_trip():
     trigger = TikTokPublishStatusTrigger(
         "tiktok_brand",
@@ -143,49 +153,77 @@ async def test_first_poll_waits_half_to_one_interval(tiktok_conn):
     assert len(polls) == 1
 
 
+@pytest.mark.unit
 def test_status_budget_stays_within_tiktok_limit():
-    budget = _StatusBudget(calls=3, window=60.0)
+    budget = StatusBudget(calls=3, window=60.0)
     stamps = budget._stamps.setdefault("c", __import__("collections").deque())
     stamps.extend([100.0, 101.0, 102.0])
     assert budget.delay("c", 103.0) == pytest.approx(57.0)  # 3 calls in the window: wait for the oldest to expire
     assert budget.delay("c", 160.5) == 0.0  # the first one left the window
-    assert budget.delay("other", 103.0) == 0.0  # budgets are per connection
+    assert budget.delay("other", 103.0) == 0.0  # budgets are per account
+    assert "other" not in budget._stamps  # an idle account leaves nothing behind
+    assert budget.delay("c", 1000.0) == 0.0 and "c" not in budget._stamps
 
 
-async def test_concurrent_triggers_of_one_connection_share_one_lookup_and_one_store_read(tiktok_conn, monkeypatch):
-    import airflow.providers.common.compat.connection as compat
+def _settings(conn_id: str, **seed: object) -> TikTokConnectionSettings:
+    return TikTokConnectionSettings(
+        conn_id=conn_id,
+        client_key="ck",
+        client_secret="cs",
+        api_base_url="http://127.0.0.1:1",
+        token_variable_key=f"tiktok_tokens__{conn_id}",
+        seed=TokenSet(**seed) if seed else None,  # type: ignore[arg-type]
+    )
 
-    from airflow_provider_tiktok.tokens import VariableTokenStore
 
-    loads, lookups = [], []
-    real_load, real_lookup = VariableTokenStore.load, compat.get_async_connection
+@pytest.mark.unit
+def test_the_status_budget_is_keyed_by_the_account_not_the_connection():
+    """TikTok's 30 status calls a minute are per token: two connections of one creator share one budget."""
+    a = _settings("brand_a", access_token="act.a", access_expires_at=1, open_id="open-1")
+    b = _settings("brand_b", access_token="act.b", access_expires_at=1, open_id="open-1")
+    assert account_key(a) == account_key(b) == "open_id:open-1"
+    # Without an open_id: a digest of the token, never the token itself.
+    c = _settings("c", access_token="act.c-secret", access_expires_at=1, refresh_token="rft.c-secret")
+    assert account_key(c).startswith("token:") and "secret" not in account_key(c)
+    assert account_key(c) != account_key(_settings("d", access_token="act.d", access_expires_at=1))
+    assert account_key(_settings("e")) == "conn:e"
 
-    def counting_load(self):
-        loads.append(self.key)
-        return real_load(self)
 
-    async def counting_lookup(conn_id, hook=None):
-        lookups.append(conn_id)
-        return await real_lookup(conn_id, hook=hook)
+@pytest.mark.unit
+def test_each_trigger_uses_its_own_stock_httpx_client():
+    """The measured choice (docs/benchmarks.md): no shared pool, no registry; the benchmark prints this."""
+    assert HTTP_CLIENT_PATH == "per-trigger"
 
+
+async def test_a_connection_marked_for_relinking_fails_at_once_without_an_oauth_call(tiktok_conn):
+    """A lost token chain recorded by an earlier task: the trigger's first token fetch fails fast, naming the
+    connection and the exact re-link command, and calls TikTok for nothing."""
+    store = VariableTokenStore(tiktok_conn.token_variable_key)
+    store.save(
+        TokenSet(
+            access_token="act.dead",
+            access_expires_at=1.0,
+            refresh_token="rft.dead",
+            open_id=tiktok_conn.open_id,
+            relink_reason="TikTok rejected the refresh token (invalid_grant)",
+            relink_seed=__import__("airflow_provider_tiktok.tokens").tokens.secret_digest(
+                tiktok_conn.tokens["refresh_token"]
+            ),
+        )
+    )
+    before = tiktok_conn.control.request_count()
+    event = (await _trigger("v_pub_file~v2.1", poll_interval=0.0).run().__anext__()).payload
+    assert event["status"] == "error" and event["retryable"] is False
+    assert "airflow-tiktok link --qr --overwrite --conn-id tiktok_default" in event["message"]
+    assert tiktok_conn.control.request_count() == before
+
+
+async def test_concurrent_triggers_of_one_account_all_finish(tiktok_conn):
     tiktok_conn.control.settings(processing_seconds=3600)
     publish_ids = [publish_small_video(tiktok_conn) for _ in range(5)]
-    monkeypatch.setattr(VariableTokenStore, "load", counting_load)
-    monkeypatch.setattr(compat, "get_async_connection", counting_lookup)
     tasks = [asyncio.ensure_future(_trigger(p).run().__anext__()) for p in publish_ids]
-    # All five are polling (none can finish while processing is held), then let processing finish.
     while len([r for r in tiktok_conn.control.requests() if r["path"].endswith("/status/fetch/")]) < 5:
         await asyncio.sleep(0.01)
-    loop = asyncio.get_running_loop()
-    (pool,) = [entry[0] for entry in _POOLS._entries[loop].values()]  # one connection pool for all five
-    assert len(_MANAGERS._entries[loop]) == 1
     tiktok_conn.control.advance_clock(3601)
     events = await asyncio.gather(*tasks)
-    # The last trigger out closes the pool and drops both shared entries: a long-lived triggerer keeps nothing.
-    assert not _POOLS._entries.get(loop) and not _MANAGERS._entries.get(loop)
-    assert pool._clients == []
     assert [e.payload["status"] for e in events] == ["success"] * 5
-    # Started together, they join one connection lookup; they share one token manager per connection on the loop,
-    # so the first trigger's store read serves the others while the token is fresh.
-    assert lookups == ["tiktok_default"]
-    assert loads == [loads[0]]
