@@ -22,12 +22,9 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow_provider_tiktok.links import TikTokPostLink
 from airflow_provider_tiktok.operators._common import (
     FAILED,
-    POST_URL_XCOM_KEY,
-    PUBLISH_COMPLETE,
     UploadUrlVault,
     default_deferrable,
     final_statuses,
-    post_url,
     raise_for_event,
     to_airflow_error,
 )
@@ -39,6 +36,14 @@ from airflow_provider_tiktok.operators.args import (
     check_seconds,
 )
 from airflow_provider_tiktok.operators.base import Identity, TikTokBaseOperator
+from airflow_provider_tiktok.operators.results import (
+    ambiguous_message,
+    build_result,
+    client_status,
+    link_profile,
+    map_index,
+    publish_outputs,
+)
 from airflow_provider_tiktok.operators.upload import UploadRun, verify_uploaded_prefix
 from airflow_provider_tiktok.publishing.decide import Action, Decision, Goal, Situation, TikTokView, decide
 from airflow_provider_tiktok.publishing.ledger import PublishLedger, SdkVariables, account_of, task_instance_key
@@ -48,7 +53,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_tiktok.api.client import TikTokClient
-    from airflow_provider_tiktok.api.models import PublishStatus
     from airflow_provider_tiktok.hooks.tiktok import TikTokHook
     from airflow_provider_tiktok.operators._source import VideoFile
     from airflow_provider_tiktok.operators.strategy import PostStrategy, Prepared
@@ -143,7 +147,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
         if decision.action is Action.ALREADY_DONE and record is not None:
             return self.finish_done(context, ledger, record, client)
         if decision.action is Action.AMBIGUOUS_INIT:
-            raise AirflowFailException(self.ambiguous_message(ledger, decision))
+            raise AirflowFailException(ambiguous_message(self.tiktok_conn_id, ledger.key, decision.reason))
         if decision.action is Action.BUSY_ELSEWHERE:
             self.defer_wait(decision.reason, BUSY_WAIT, waiting_since)
         if decision.action is Action.CHECK_LATER:
@@ -175,12 +179,12 @@ class TikTokPublishOperator(TikTokBaseOperator):
         seed = hook.settings.seed
         account = account_of(seed.open_id if seed is not None else None, self.tiktok_conn_id)
         key = self.idempotency_key or task_instance_key(
-            self.dag_id, context["run_id"], self.task_id, _map_index(context)
+            self.dag_id, context["run_id"], self.task_id, map_index(context)
         )
         return PublishLedger(account, key, SdkVariables())
 
     def task_instance_owner(self, context: Context) -> str:
-        return task_instance_key(self.dag_id, context["run_id"], self.task_id, _map_index(context))[3:]
+        return task_instance_key(self.dag_id, context["run_id"], self.task_id, map_index(context))[3:]
 
     def next_step(
         self, record: PublishRecord | None, client: TikTokClient, video: VideoFile | None, goal: Goal = "publish"
@@ -248,7 +252,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
 
         identity = self.identify(client, context, draft=self.draft, since=since)
         prepared = post.check_for_creator(hook, identity.creator, video)
-        self.link_profile(context, identity)
+        link_profile(context, identity.username)
         now = time.time()
         if record is not None and decision.supersede and record.publish_id:
             UploadUrlVault.discard(record.publish_id, self.log)
@@ -402,7 +406,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
             else:
                 ledger.save(record.evolve(time.time(), error=str(exc)[:500]))
             raise
-        result = self.build_result(record, ok)
+        result = build_result(record, ok)
         ledger.save(
             record.evolve(
                 time.time(),
@@ -414,7 +418,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
                 error=None,
             )
         )
-        self.publish_outputs(context, result)
+        publish_outputs(self.log, self.outlets, context, result)
         return result
 
     def finish_done(
@@ -424,61 +428,9 @@ class TikTokPublishOperator(TikTokBaseOperator):
         if record.phase is Phase.DONE and record.result:
             result = dict(record.result)
             self.log.info("Already published as %s: %s; not posting again", record.publish_id, result.get("post_url"))
-            self.publish_outputs(context, result)
+            publish_outputs(self.log, self.outlets, context, result)
             return result
         return self.wait(context, client, ledger, record)
-
-    def build_result(self, record: PublishRecord, event: Mapping[str, object]) -> dict[str, object]:
-        post_ids = [str(p) for p in event.get("post_ids") or []]  # type: ignore[attr-defined]
-        return {
-            "publish_id": event["publish_id"],
-            "status": event.get("publish_status"),
-            "post_ids": post_ids,
-            "post_url": post_url(record.creator_username, post_ids, photo=record.media == "photo"),
-            "creator_username": record.creator_username,
-            "creator_nickname": record.creator_nickname,
-            "mode": record.mode,
-            "source": record.source,
-            "video_size": record.plan.video_size if record.plan else None,
-            "idempotency_key": record.key,
-        }
-
-    def publish_outputs(self, context: Context, result: Mapping[str, object]) -> None:
-        """Log the outcome, push the link's XCom and attach the publish to any Asset outlets."""
-        from airflow.sdk import Asset
-
-        url = result.get("post_url")
-        if result.get("post_ids"):
-            self.log.info("Published: %s", url)
-        elif result.get("status") == PUBLISH_COMPLETE:
-            self.log.info(
-                "Published (TikTok gives no public post id for private posts or posts in moderation): %s", url
-            )
-        else:
-            self.log.info("Sent to the creator's TikTok inbox to finish in the app: %s", url)
-        if url:
-            context["ti"].xcom_push(key=POST_URL_XCOM_KEY, value=url)
-        extra = {
-            "publish_id": result["publish_id"],
-            "post_url": url,
-            "post_ids": list(result.get("post_ids") or []),  # type: ignore[call-overload]
-        }
-        for outlet in self.outlets or []:
-            if isinstance(outlet, Asset):
-                context["outlet_events"][outlet].extra.update(extra)
-
-    def link_profile(self, context: Context, identity: Identity) -> None:
-        """Link to the creator's profile until the post exists."""
-        profile = post_url(identity.username, [])
-        if profile:
-            context["ti"].xcom_push(key=POST_URL_XCOM_KEY, value=profile)
-
-    def ambiguous_message(self, ledger: PublishLedger, decision: Decision) -> str:
-        return (
-            f"{decision.reason}. TikTok may be creating that post already, and there is no way to check without its "
-            "publish_id, so this task will not post again blindly. Check the creator's profile and inbox; to post "
-            f"anyway: airflow-tiktok forget --conn-id {self.tiktok_conn_id} --key '{ledger.key}', then clear the task."
-        )
 
     def on_kill(self) -> None:
         """A killed task cancels what TikTok lets us cancel (a PULL_FROM_URL download) and records it."""
@@ -499,20 +451,3 @@ class TikTokPublishOperator(TikTokBaseOperator):
             record.evolve(time.time(), phase=Phase.FAILED, fail_reason="publish_cancelled", error="task killed")
         )
         self.log.warning("Task killed: cancelled TikTok's download of publish %s", publish_id)
-
-
-def client_status(view: TikTokView) -> PublishStatus:
-    """The status object ``final_event`` takes, from the view."""
-    from airflow_provider_tiktok.api.models import PublishStatus
-
-    return PublishStatus(
-        status=view.status or "",
-        fail_reason=view.fail_reason,
-        post_ids=list(view.post_ids),
-        uploaded_bytes=view.uploaded_bytes,
-    )
-
-
-def _map_index(context: Context) -> int:
-    index = getattr(context["ti"], "map_index", -1)
-    return -1 if index is None else int(index)

@@ -15,6 +15,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_tiktok.operators._common import UploadUrlVault, to_airflow_error
 from airflow_provider_tiktok.operators.args import check_int, check_path_like, check_text
 from airflow_provider_tiktok.operators.base import TikTokBaseOperator
+from airflow_provider_tiktok.operators.results import ambiguous_message
 from airflow_provider_tiktok.operators.upload import UploadRun
 from airflow_provider_tiktok.operators.video import VideoArguments, preflight_errors
 from airflow_provider_tiktok.publishing.decide import Action
@@ -54,7 +55,7 @@ class TikTokInitVideoOperator(VideoArguments):
         decision = self.next_step(record, client, video, goal="init")
         self.log.info("Exactly once (key %s): %s, because %s", ledger.key, decision.action.value, decision.reason)
         if decision.action is Action.AMBIGUOUS_INIT:
-            raise AirflowFailException(self.ambiguous_message(ledger, decision))
+            raise AirflowFailException(ambiguous_message(self.tiktok_conn_id, ledger.key, decision.reason))
         if decision.action in (Action.BUSY_ELSEWHERE, Action.CHECK_LATER):
             self.defer_wait(decision.reason, 60.0, waiting_since)
         if decision.action is Action.START_FRESH:
