@@ -132,26 +132,9 @@ class TikTokPublishOperator(TikTokBaseOperator):
         return self.run(context)
 
     def run(self, context: Context, waiting_since: float | None = None) -> dict[str, object]:
-        self.check_rendered()
-        self._owner = self.task_instance_owner(context)
-        post = self.strategy()
-        video = post.inspect_local()  # the file's checks, before any API call
-        self.log_media(video)
-        hook = self.hook()
-        post.check_static(hook)
-        client = self.client(hook)
-        ledger = self.ledger(context, hook)
-        record = ledger.load()
-        decision = self.next_step(record, client, video)
-        self.log.info("Exactly once (key %s): %s, because %s", ledger.key, decision.action.value, decision.reason)
+        post, video, hook, client, ledger, record, decision = self.begin(context, waiting_since, "publish")
         if decision.action is Action.ALREADY_DONE and record is not None:
             return self.finish_done(context, ledger, record, client)
-        if decision.action is Action.AMBIGUOUS_INIT:
-            raise AirflowFailException(ambiguous_message(self.tiktok_conn_id, ledger.key, decision.reason))
-        if decision.action is Action.BUSY_ELSEWHERE:
-            self.defer_wait(decision.reason, BUSY_WAIT, waiting_since)
-        if decision.action is Action.CHECK_LATER:
-            self.defer_wait(decision.reason, BUSY_WAIT, waiting_since)
         if decision.action is Action.START_FRESH:
             record = self.start(context, hook, client, ledger, record, decision, post, video, waiting_since)
         elif decision.action is Action.CONTINUE_UPLOAD and record is not None and video is not None:
@@ -166,6 +149,28 @@ class TikTokPublishOperator(TikTokBaseOperator):
                 record = self.start(context, hook, client, ledger, record, fresh, post, video, waiting_since)
         assert record is not None and record.publish_id is not None
         return self.wait(context, client, ledger, record)
+
+    def begin(
+        self, context: Context, since: float | None, goal: Goal
+    ) -> tuple[PostStrategy, VideoFile | None, TikTokHook, TikTokClient, PublishLedger, PublishRecord | None, Decision]:
+        """Every check that needs no API call, then the ledger entry and the decision (stops here if it says so)."""
+        self.check_rendered()
+        self._owner = self.task_instance_owner(context)
+        post = self.strategy()
+        video = post.inspect_local()  # the file's checks, before any API call
+        self.log_media(video)
+        hook = self.hook()
+        post.check_static(hook)
+        client = self.client(hook)
+        ledger = self.ledger(context, hook)
+        record = ledger.load()
+        decision = self.next_step(record, client, video, goal)
+        self.log.info("Exactly once (key %s): %s, because %s", ledger.key, decision.action.value, decision.reason)
+        if decision.action is Action.AMBIGUOUS_INIT:
+            raise AirflowFailException(ambiguous_message(self.tiktok_conn_id, ledger.key, decision.reason))
+        if decision.action in (Action.BUSY_ELSEWHERE, Action.CHECK_LATER):
+            self.defer_wait(decision.reason, BUSY_WAIT, since)
+        return post, video, hook, client, ledger, record, decision
 
     def log_media(self, video: VideoFile | None) -> None:
         if video is None:

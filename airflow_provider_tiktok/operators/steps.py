@@ -15,7 +15,6 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_tiktok.operators._common import UploadUrlVault, to_airflow_error
 from airflow_provider_tiktok.operators.args import check_int, check_path_like, check_text
 from airflow_provider_tiktok.operators.base import TikTokBaseOperator
-from airflow_provider_tiktok.operators.results import ambiguous_message
 from airflow_provider_tiktok.operators.upload import UploadRun
 from airflow_provider_tiktok.operators.video import VideoArguments, preflight_errors
 from airflow_provider_tiktok.publishing.decide import Action
@@ -42,22 +41,7 @@ class TikTokInitVideoOperator(VideoArguments):
     operator_extra_links: Collection[BaseOperatorLink] = ()
 
     def run(self, context: Context, waiting_since: float | None = None) -> dict[str, object]:
-        self.check_rendered()
-        self._owner = self.task_instance_owner(context)
-        post = self.strategy()
-        video = post.inspect_local()
-        self.log_media(video)
-        hook = self.hook()
-        post.check_static(hook)
-        client = self.client(hook)
-        ledger = self.ledger(context, hook)
-        record = ledger.load()
-        decision = self.next_step(record, client, video, goal="init")
-        self.log.info("Exactly once (key %s): %s, because %s", ledger.key, decision.action.value, decision.reason)
-        if decision.action is Action.AMBIGUOUS_INIT:
-            raise AirflowFailException(ambiguous_message(self.tiktok_conn_id, ledger.key, decision.reason))
-        if decision.action in (Action.BUSY_ELSEWHERE, Action.CHECK_LATER):
-            self.defer_wait(decision.reason, 60.0, waiting_since)
+        post, video, hook, client, ledger, record, decision = self.begin(context, waiting_since, "init")
         if decision.action is Action.START_FRESH:
             record = self.start(
                 context, hook, client, ledger, record, decision, post, video, waiting_since, upload=False
