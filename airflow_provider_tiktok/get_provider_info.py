@@ -16,7 +16,9 @@ DEFAULT_API_BASE_URL = "https://open.tiktokapis.com"
 HOW_TO_GUIDES = [
     "docs/howto/publish_video.md",
     "docs/howto/photo_post.md",
-    "docs/howto/step_by_step.md",
+    "docs/howto/creator_info.md",
+    "docs/howto/init_video.md",
+    "docs/howto/upload_video.md",
     "docs/howto/publish_status_sensor.md",
 ]
 

@@ -36,10 +36,12 @@ def source_namespace_and_name(source: str | os.PathLike[str]) -> tuple[str, str]
     if not parts.scheme or parts.scheme == "file" or len(parts.scheme) == 1:  # "C:\\..." parses as scheme "c"
         path = parts.path if parts.scheme == "file" else text
         return "file", os.path.abspath(path)
+    # Never user info or the query: an ObjectStoragePath renders its conn_id as user info, and URLs may carry
+    # credentials in either (pre-signed media URLs do in the query).
+    host = parts.netloc.rpartition("@")[2]
     if parts.scheme in _BUCKET_SCHEMES:
-        return f"{parts.scheme}://{parts.netloc}", parts.path.lstrip("/")
-    # Never the query: pre-signed media URLs carry their credentials there.
-    return f"{parts.scheme}://{parts.netloc}", parts.path or "/"
+        return f"{parts.scheme}://{host}", parts.path.lstrip("/")
+    return f"{parts.scheme}://{host}", parts.path or "/"
 
 
 def post_namespace_and_name(account: str, result: Mapping[str, Any], kind: str = "video") -> tuple[str, str]:

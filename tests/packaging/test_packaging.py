@@ -79,7 +79,10 @@ def test_example_dags_import_from_an_installed_wheel(wheel, tmp_path):
     assert example.is_file() and not example.is_symlink()
     code = "import airflow_provider_tiktok.example_dags.tiktok_publish_video as m; print(m.__file__)"
     env = {**os.environ, "PYTHONPATH": str(target)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=120)
+    # Not from the checkout: python -c puts the working directory first on sys.path.
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True, timeout=120
+    )
     assert Path(out.stdout.strip()) == example
 
 
