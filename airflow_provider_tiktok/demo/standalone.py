@@ -122,14 +122,18 @@ def run_standalone(env: Mapping[str, str], home: Path, emulator_url: str, option
     log_path = home / "standalone.log"
     print(f"==> migrating the metadata DB, then starting Airflow on {options.host}:{options.port} (log: {log_path})")
     with log_path.open("w") as log:
-        migrate = subprocess.run(
-            [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
-            env=full_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            umask=0o077,
-            check=False,
-        )
+        try:
+            migrate = subprocess.run(
+                [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+                env=full_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                umask=0o077,
+                check=False,
+            )
+        except KeyboardInterrupt:  # subprocess.run has already killed the migration
+            print("\ninterrupted while migrating the metadata DB", flush=True)
+            return 130
         if migrate.returncode != 0:
             print(f"FAILED: airflow db migrate exited {migrate.returncode}; see {log_path}", file=sys.stderr)
             return 1
@@ -205,9 +209,9 @@ class ProcessGroup:
     def stop(self) -> list[int]:
         """SIGTERM the components, then SIGKILL every descendant left; returns pids that would not die.
 
-        Further Ctrl-Cs are ignored meanwhile: abandoning the clean-up half way is what leaves servers running.
+        Further Ctrl-Cs and SIGTERMs are ignored meanwhile: a clean-up abandoned half way leaves servers running.
         """
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             for proc in self.procs.values():
                 if proc.poll() is None:
@@ -224,7 +228,8 @@ class ProcessGroup:
                 proc.wait()
             return kill_descendants()
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def kill_descendants() -> list[int]:
