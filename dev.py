@@ -35,7 +35,17 @@ MATRIX = {
 }
 DEFAULT_AIRFLOW = "3.3.2"
 TEST_TOOLS = REQUIREMENTS / "test-tools.txt"  # pytest, ruff, mypy, ... and what only they pull in
+# Tests that check a guarantee only newer Airflow versions give, left out on the older matrix entries (the subset).
+NEEDS_AIRFLOW = {
+    # Before 3.3.2, BaseHook.aget_connection masks secrets synchronously (DeadlockImminentError), so common-compat's
+    # get_async_connection deliberately runs the sync lookup in a worker thread: correct, but not asynchronous.
+    "tests/hooks/test_tiktok_hook.py::test_async_client_looks_the_connection_up_asynchronously": "3.3.2",
+}
 PROJECT = "airflow-provider-tiktok"
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
 
 
 def venv_dir(airflow: str) -> Path:
@@ -92,7 +102,10 @@ def run(python: Path, *args: str, env: dict[str, str] | None = None) -> int:
 def cmd_test(python: Path, extra: list[str], airflow: str = DEFAULT_AIRFLOW) -> int:
     if airflow != DEFAULT_AIRFLOW:
         print(f"== pytest (Airflow {airflow})", flush=True)
-        return run(python, "-m", "pytest", *extra)
+        skipped = [test for test, since in NEEDS_AIRFLOW.items() if _version(airflow) < _version(since)]
+        for test in skipped:
+            print(f"   left out (needs Airflow >= {NEEDS_AIRFLOW[test]}): {test}", flush=True)
+        return run(python, "-m", "pytest", *[f"--deselect={test}" for test in skipped], *extra)
     steps = [
         ("ruff", ["-m", "ruff", "check", "."]),
         ("ruff format", ["-m", "ruff", "format", "--check", "."]),
