@@ -1,7 +1,9 @@
 """Provider metadata for Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
 
 The connection form is declared here as ``conn-fields`` / ``ui-field-behaviour`` (the Airflow 3.2+ way), so the
-hook needs no legacy ``get_connection_form_widgets``.
+hook needs no legacy ``get_connection_form_widgets``. ``asset-uris`` registers the ``tiktok://`` scheme's normaliser
+(``airflow_provider_tiktok.assets``) and ``cli`` the ``airflow tiktok ...`` commands. The how-to paths are relative
+to the repository root (there is no hosted documentation site yet).
 """
 
 from __future__ import annotations
@@ -11,6 +13,14 @@ from typing import Any
 from airflow_provider_tiktok import __version__
 
 DEFAULT_API_BASE_URL = "https://open.tiktokapis.com"
+HOW_TO_GUIDES = [
+    "docs/howto/publish_video.md",
+    "docs/howto/photo_post.md",
+    "docs/howto/creator_info.md",
+    "docs/howto/init_video.md",
+    "docs/howto/upload_video.md",
+    "docs/howto/publish_status_sensor.md",
+]
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -23,6 +33,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "TikTok",
                 "external-doc-url": "https://developers.tiktok.com/doc/content-posting-api-get-started",
+                "how-to-guide": HOW_TO_GUIDES,
                 "tags": ["service"],
             }
         ],
@@ -31,6 +42,15 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [{"integration-name": "TikTok", "python-modules": ["airflow_provider_tiktok.sensors.tiktok"]}],
         "triggers": [{"integration-name": "TikTok", "python-modules": ["airflow_provider_tiktok.triggers.tiktok"]}],
         "extra-links": ["airflow_provider_tiktok.links.TikTokPostLink"],
+        "asset-uris": [
+            {
+                "schemes": ["tiktok"],
+                "handler": "airflow_provider_tiktok.assets.sanitize_uri",
+                "factory": "airflow_provider_tiktok.assets.create_asset",
+                "to_openlineage_converter": "airflow_provider_tiktok.openlineage.convert_asset_to_openlineage",
+            }
+        ],
+        "cli": ["airflow_provider_tiktok.airflow_cli.get_cli_commands"],
         "connection-types": [
             {
                 "connection-type": "tiktok",

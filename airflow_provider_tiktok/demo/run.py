@@ -5,8 +5,9 @@ Default mode: start the emulator, seed an app, a creator and granted tokens, pre
 ``dag.test()`` on a freshly migrated sqlite DB (in a child process), then print what Airflow returned and what the
 emulator received, checking the uploaded bytes against the local file. Exit status 0 only if everything matched.
 
-``--standalone``: the same emulator and home, then ``airflow standalone`` with the connection in its environment
-and ``dags_examples/`` as the DAG folder, to click through the UI. Ctrl-C stops everything.
+``--standalone``: the same emulator and home, then Airflow's components (see ``demo.standalone``) with the connection
+in their environment and the example DAGs as the DAG folder, to click through the UI. They listen on 127.0.0.1 unless
+``--host`` says otherwise; Ctrl-C stops every process started.
 """
 
 from __future__ import annotations
@@ -16,25 +17,22 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
-from airflow_provider_tiktok.demo.seed import DEFAULT_ACCOUNT, SeededConnection, seed_emulator
+from airflow_provider_tiktok.demo.seed import SeededConnection, seed_emulator
 from airflow_provider_tiktok.emulator import EmulatorControl, EmulatorServer
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-DAGS_FOLDER = PACKAGE_ROOT / "dags_examples"
+# The packaged example DAGs: in a checkout a symlink to dags_examples/, in a wheel real files.
+DAGS_FOLDER = Path(__file__).resolve().parents[1] / "example_dags"
 DEMO_DAG = "tiktok_publish_video"
 HOME_MARKER = ".tiktok-demo-home"
 DAG_TIMEOUT_S = 300
@@ -43,7 +41,7 @@ DAG_TIMEOUT_S = 300
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if not (DAGS_FOLDER / f"{DEMO_DAG}.py").exists():
-        print(f"error: {DAGS_FOLDER} not found; run the demo from a checkout of the repository", file=sys.stderr)
+        print(f"error: the example DAGs are missing from {DAGS_FOLDER}; reinstall the package", file=sys.stderr)
         return 2
     home = _prepare_home(args.home)
 
@@ -57,7 +55,10 @@ def main(argv: list[str]) -> int:
         _step(f"generated {video} ({video.stat().st_size} bytes, sha256 {_sha256(video)[:16]}...)")
         env = airflow_env(home, seeded, {"TIKTOK_VIDEO_PATH": str(video)})
         if args.standalone:
-            return run_standalone(env, home, emu.base_url, args.port)
+            from airflow_provider_tiktok.demo.standalone import Options, run_standalone
+
+            options = Options(args.host, args.port, args.worker_log_port, args.trigger_log_port)
+            return run_standalone(env, home, emu.base_url, options)
         return run_demo(env, home, emu.control, video)
 
 
@@ -66,11 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--standalone", action="store_true", help="run `airflow standalone` wired to the emulator")
     parser.add_argument("--home", type=Path, help="throwaway Airflow home (default: .demo/ in the checkout)")
     parser.add_argument(
-        "--port",
-        type=int,
-        default=8080,
-        help="API server port for --standalone (default 8080; 8793/8794 are taken by Airflow's log servers)",
+        "--host",
+        default="127.0.0.1",
+        help="--standalone: address the API server and log servers bind (default 127.0.0.1; 0.0.0.0 exposes them)",
     )
+    parser.add_argument("--port", type=int, default=8080, help="--standalone: API server port (default 8080)")
+    parser.add_argument("--worker-log-port", type=int, default=8793, help="--standalone: task log server port")
+    parser.add_argument("--trigger-log-port", type=int, default=8794, help="--standalone: trigger log server port")
     parser.add_argument(
         "--processing-seconds",
         type=float,
@@ -217,93 +220,6 @@ def _print_failure(summary: dict[str, Any], log_path: Path) -> None:
     tail = log_path.read_text(errors="replace").splitlines()[-40:] if log_path.exists() else []
     print("FAILED: the DAG run did not succeed; last lines of the log:", file=sys.stderr)
     print("\n".join(f"    {line}" for line in tail), file=sys.stderr)
-
-
-def run_standalone(env: dict[str, str], home: Path, base_url: str, port: int) -> int:
-    """``airflow standalone`` wired to the emulator; returns when the user presses Ctrl-C (or Airflow exits)."""
-    bin_dir = Path(sys.executable).parent  # standalone spawns `airflow ...` children through PATH
-    env = {
-        **env,
-        "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
-        "AIRFLOW__API__PORT": str(port),
-        # Workers reach the API server through this URL; its default assumes port 8080.
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
-    }
-    _step(f"starting airflow standalone on port {port} (log: {home / 'standalone.log'}); Ctrl-C stops everything")
-    with (
-        (home / "standalone.log").open("w") as log,
-        _process_group([str(bin_dir / "airflow"), "standalone"], env, log) as proc,
-    ):
-        try:
-            password = _wait_until_ready(proc, port, home)
-            if password is None:
-                print(f"FAILED: airflow standalone did not come up; see {home / 'standalone.log'}", file=sys.stderr)
-                return 1
-            _create_pools(port, password)
-            print(f"\n    Airflow UI:     http://localhost:{port}\n    login:          admin / {password}")
-            print(f"    TikTok emulator {base_url} (connection tiktok_default points at it)")
-            print(f"    try:            unpause and trigger {DEMO_DAG}; the post lands in the emulator\n", flush=True)
-            proc.wait()
-            return proc.returncode or 0
-        except KeyboardInterrupt:
-            print("\nstopping airflow standalone and the emulator ...", flush=True)
-            return 0
-
-
-def _create_pools(port: int, password: str) -> None:
-    """The content calendar example publishes in pool ``tiktok_<conn_id>``; without it its tasks never start."""
-    api = f"http://127.0.0.1:{port}"
-    try:
-        auth = httpx.post(f"{api}/auth/token", json={"username": "admin", "password": password}, timeout=10)
-        token = auth.raise_for_status().json()
-        headers = {"Authorization": f"Bearer {token.get('access_token') or token.get('jwt_token')}"}
-        body = {"name": f"tiktok_{DEFAULT_ACCOUNT.conn_id}", "slots": 1, "include_deferred": False}
-        body["description"] = f"TikTok publishing for {DEFAULT_ACCOUNT.conn_id} (tiktok_content_calendar)"
-        httpx.post(f"{api}/api/v2/pools", json=body, headers=headers, timeout=10).raise_for_status()
-        _step(f"created pool {body['name']} (1 slot) for tiktok_content_calendar")
-    except (httpx.HTTPError, ValueError) as exc:
-        print(f"    warning: could not create the calendar's pool ({exc}); create it in Admin -> Pools", flush=True)
-
-
-@contextmanager
-def _process_group(cmd: list[str], env: dict[str, str], log: Any) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        _stop_group(proc)
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the process group we started: standalone first (gently), then whatever it left behind.
-
-    Idle LocalExecutor workers ignore SIGTERM and outlive standalone, so the group gets a final SIGKILL.
-    """
-    for sig, grace in ((signal.SIGINT, 30), (signal.SIGTERM, 10)):
-        if proc.poll() is not None:
-            break
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        with suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace)
-    with suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def _wait_until_ready(proc: subprocess.Popen[bytes], port: int, home: Path, timeout: float = 180) -> str | None:
-    deadline = time.monotonic() + timeout
-    passwords = home / "simple_auth_manager_passwords.json.generated"
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            healthy = httpx.get(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            healthy = False
-        if healthy and passwords.exists():
-            return str(json.loads(passwords.read_text())["admin"])
-        time.sleep(1)  # polling a real, separately started server: there is no clock to advance
-    return None
 
 
 def _sha256(path: Path) -> str:

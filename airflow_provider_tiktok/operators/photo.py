@@ -92,6 +92,7 @@ class TikTokPhotoPostOperator(TikTokPublishOperator):
     :param verified_url_prefixes: optional; check every photo URL against them before init.
     """
 
+    template_ext: Sequence[str] = (".txt", ".j2")  # a title or description in a file next to the DAG
     template_fields: Sequence[str] = (
         "tiktok_conn_id",
         "photo_images",
@@ -138,6 +139,9 @@ class TikTokPhotoPostOperator(TikTokPublishOperator):
         check_text("description", self.description)
         if self.privacy_level is not None:
             check_text("privacy_level", self.privacy_level)
+
+    def lineage_sources(self) -> list[str]:
+        return check_str_list("photo_images", self.photo_images)
 
     def strategy(self) -> PhotoPost:
         from airflow_provider_tiktok.api.models import PhotoPostInfo, PhotoSource

@@ -50,6 +50,7 @@ from airflow_provider_tiktok.publishing.ledger import PublishLedger, SdkVariable
 from airflow_provider_tiktok.publishing.record import Phase, PublishRecord
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
     from airflow_provider_tiktok.api.client import TikTokClient
@@ -107,12 +108,34 @@ class TikTokPublishOperator(TikTokBaseOperator):
         self.unaudited = check_bool("unaudited", unaudited)
         self._live: tuple[TikTokClient, PublishLedger, str] | None = None
         self._owner = ""
+        self._result: dict[str, object] | None = None  # for OpenLineage: set where a publish ends
 
     # -- what subclasses provide --
 
     def strategy(self) -> PostStrategy:
         """The post this task makes (built from the rendered arguments)."""
         raise NotImplementedError
+
+    def lineage_sources(self) -> list[str]:
+        """The media this task posts, for OpenLineage (paths or URLs)."""
+        raise NotImplementedError
+
+    def get_openlineage_facets_on_complete(self, task_instance: object) -> OperatorLineage:
+        """Inputs: the source file or URLs; output: the TikTok post (only when the OpenLineage provider runs)."""
+        from airflow_provider_tiktok.openlineage import publish_lineage
+
+        result = self._result or {}
+        account = str(result.get("creator_username") or self.tiktok_conn_id)
+        return publish_lineage(
+            account=account, sources=self.lineage_sources(), result=result, kind=self.strategy().media
+        )
+
+    def get_openlineage_facets_on_failure(self, task_instance: object) -> OperatorLineage:
+        from airflow_provider_tiktok.openlineage import publish_lineage
+
+        return publish_lineage(
+            account=self.tiktok_conn_id, sources=self.lineage_sources(), result=None, kind=self.strategy().media
+        )
 
     @property
     def mode(self) -> str:
@@ -424,6 +447,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
             )
         )
         publish_outputs(self.log, self.outlets, context, result)
+        self._result = result
         return result
 
     def finish_done(
@@ -434,6 +458,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
             result = dict(record.result)
             self.log.info("Already published as %s: %s; not posting again", record.publish_id, result.get("post_url"))
             publish_outputs(self.log, self.outlets, context, result)
+            self._result = result
             return result
         return self.wait(context, client, ledger, record)
 

@@ -138,6 +138,8 @@ class VideoPost:
 class VideoArguments(TikTokPublishOperator):
     """The video parameters shared by the one-task publish and the step-by-step init."""
 
+    # A caption may live in a file next to the DAG: title="captions/launch.txt" renders that file (Jinja included).
+    template_ext: Sequence[str] = (".txt", ".j2")
     template_fields: Sequence[str] = (
         "tiktok_conn_id",
         "video",
@@ -197,6 +199,9 @@ class VideoArguments(TikTokPublishOperator):
         check_text("title", self.title)
         if self.privacy_level is not None:
             check_text("privacy_level", self.privacy_level)
+
+    def lineage_sources(self) -> list[str]:
+        return [str(self.video if self.video is not None else self.video_url)]
 
     def strategy(self) -> VideoPost:
         from airflow_provider_tiktok.api.models import VideoPostInfo

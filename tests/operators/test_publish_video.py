@@ -54,7 +54,7 @@ def test_publish_file_upload_direct(tiktok_conn, video, capsys):
 def test_defers_until_processing_finishes_then_links_and_emits_asset(tiktok_conn, video):
     from airflow.sdk import Asset
 
-    clip = Asset("tiktok://clips/daily")
+    clip = Asset("tiktok://brand_daily")
     tiktok_conn.control.settings(processing_seconds=3600)
     with DAG("publish_deferred", schedule=None, start_date=START) as dag:
         TikTokPublishVideoOperator(
@@ -78,7 +78,7 @@ def test_defers_until_processing_finishes_then_links_and_emits_asset(tiktok_conn
     assert out["post_url"] == f"https://www.tiktok.com/@{out['creator_username']}/video/{out['post_ids'][0]}"
     assert result.xcom("publish", "tiktok_post_url") == out["post_url"]
     assert result.xcom("publish", "_link_TikTokPostLink") == out["post_url"]  # what the UI button shows
-    events = _asset_events("tiktok://clips/daily")
+    events = _asset_events("tiktok://brand_daily")
     assert events == [{"publish_id": out["publish_id"], "post_url": out["post_url"], "post_ids": out["post_ids"]}]
 
 
