@@ -36,6 +36,10 @@ INTEGRATION_NODES = (
     "tests/emulator/test_server.py::",
     "tests/examples/test_demo.py::",
     "tests/test_provider_info.py::test_airflow_providers_cli",
+    "tests/standalone/",
+    "tests/packaging/test_openlineage_listener.py::",
+    "tests/packaging/test_airflow_cli.py::",
+    "tests/packaging/test_packaging.py::",
 )
 
 
