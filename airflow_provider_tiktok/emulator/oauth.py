@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from airflow_provider_tiktok.emulator import videos
 from airflow_provider_tiktok.emulator.errors import ApiError, OAuthError, envelope
 from airflow_provider_tiktok.emulator.models import App, Grant, QrSession
 from airflow_provider_tiktok.emulator.state import EmulatorState
@@ -372,10 +373,7 @@ async def user_info(request: Request) -> Response:
             "profile_deep_link": f"https://vm.tiktok.com/emulator/@{account.username}",
             "is_verified": account.is_verified,
             "username": account.username,
-            "follower_count": account.follower_count,
-            "following_count": account.following_count,
-            "likes_count": account.likes_count,
-            "video_count": account.video_count,
+            **videos.account_stats(state, account),  # the seeded base plus what the posts earned
         }
     return envelope({"user": {f: values[f] for f in wanted}})
 
