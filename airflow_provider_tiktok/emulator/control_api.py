@@ -15,7 +15,14 @@ from starlette.routing import Route
 
 from airflow_provider_tiktok.emulator import display, oauth, posting, videos
 from airflow_provider_tiktok.emulator.errors import OAuthError
-from airflow_provider_tiktok.emulator.models import KNOWN_SCOPES, UNAUDITED_RULES, VIDEO_LIST_RULES, Settings
+from airflow_provider_tiktok.emulator.models import (
+    DISPLAY_RATE_SCOPES,
+    KNOWN_SCOPES,
+    POST_ID_TYPES,
+    UNAUDITED_RULES,
+    VIDEO_LIST_RULES,
+    Settings,
+)
 from airflow_provider_tiktok.emulator.state import EmulatorState
 
 Handler = Callable[[EmulatorState, dict[str, Any], dict[str, Any]], Any]
@@ -140,8 +147,13 @@ def settings(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> A
     rule = body.get("unaudited_private_non_self_only")
     if rule is not None and rule not in UNAUDITED_RULES:
         raise ValueError(f"unaudited_private_non_self_only must be one of {', '.join(UNAUDITED_RULES)}")
-    if body.get("video_list_visibility", "public") not in VIDEO_LIST_RULES:
-        raise ValueError(f"video_list_visibility must be one of {', '.join(VIDEO_LIST_RULES)}")
+    for name, allowed in (
+        ("video_list_visibility", VIDEO_LIST_RULES),
+        ("display_rate_limit_per", DISPLAY_RATE_SCOPES),
+        ("webhook_post_id_type", POST_ID_TYPES),
+    ):
+        if name in body and body[name] not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}")
     for name, low, high in (
         ("metrics_growth", 0, None),
         ("post_id_missing_rate", 0, 1),

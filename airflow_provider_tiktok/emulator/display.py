@@ -20,7 +20,7 @@ from starlette.routing import Route
 from airflow_provider_tiktok.emulator import videos
 from airflow_provider_tiktok.emulator.errors import ApiError, envelope
 from airflow_provider_tiktok.emulator.models import Post
-from airflow_provider_tiktok.emulator.oauth import bearer, emu, require_scope
+from airflow_provider_tiktok.emulator.oauth import bearer, display_rate_limit, emu, require_scope
 from airflow_provider_tiktok.emulator.state import EmulatorState
 
 VIDEO_FIELDS = (
@@ -132,7 +132,8 @@ def _own_videos(state: EmulatorState, open_id: str) -> list[Post]:
 
 async def video_list(request: Request) -> Response:
     state = emu(request)
-    grant = bearer(request, "video_list")
+    grant = bearer(request, None)
+    display_rate_limit(request, grant, "video_list")
     require_scope(grant, "video.list")
     fields = requested_fields(state, request)
     body = await json_body(request, optional=True)
@@ -151,7 +152,8 @@ async def video_list(request: Request) -> Response:
 
 async def video_query(request: Request) -> Response:
     state = emu(request)
-    grant = bearer(request, "video_query")
+    grant = bearer(request, None)
+    display_rate_limit(request, grant, "video_query")
     require_scope(grant, "video.list")
     fields = requested_fields(state, request)
     body = await json_body(request, optional=False)

@@ -29,6 +29,8 @@ RATE_LIMITS = {"creator_info": 20, "init": 6, "status": 30, "user_info": 600, "v
 INIT_BUCKETS = ("video_init", "inbox_init", "content_init")
 UNAUDITED_RULES = ("reject", "mismatch", "accept")
 VIDEO_LIST_RULES = ("public", "all")  # which completed posts /v2/video/list/ and /v2/video/query/ show
+DISPLAY_RATE_SCOPES = ("app", "token")
+POST_ID_TYPES = ("int", "string")
 REQUEST_LOG_LIMIT = 100_000  # a long-running CLI emulator must not grow without bound
 
 
@@ -63,6 +65,8 @@ class Settings:
     post_id_delay_seconds: float = 0.0
     post_id_missing_rate: float = 0.0
     video_list_visibility: str = "public"  # public: PUBLIC_TO_EVERYONE posts past moderation | all: every post
+    display_rate_limit_per: str = "app"  # the Display API's 600/min windows: per app (stricter) or per token
+    webhook_post_id_type: str = "int"  # post_id in publicly_available events: int (as status/fetch) or string
     # Decisions where TikTok's docs are silent (docs/emulator.md explains each default).
     failed_posts_count_toward_cap: bool = True
     unaudited_private_non_self_only: str = "reject"  # reject | mismatch | accept (stored as SELF_ONLY)
@@ -225,6 +229,7 @@ class Post:
     duration: float | None = None  # seconds, from the media probe (videos)
     dimensions: tuple[int, int] | None = None  # (width, height) of the video track, if the probe found it
     video_id: int | None = None  # TikTok's item id, given at PUBLISH_COMPLETE (public or not)
+    seed: int = 0  # the metrics curve's seed: the creator and the post's place in the run, so reruns agree
     create_time_ms: int | None = None  # unique per creator: the video list's cursor
     privacy_changed_at: float | None = None  # the creator made it public later: moderation runs from here
     public_at: float | None = None  # when it became publicly viewable (None: not public now)

@@ -2,18 +2,20 @@
 
 Every completed post gets TikTok's item id at once (the id the Display API lists), public or not. A public post
 turns publicly viewable once moderation has passed (``post.publish.publicly_available``); status/fetch reports the id
-``post_id_delay_seconds`` later, and never for the share ``post_id_missing_rate`` of public posts (peers report
+``post_id_delay_seconds`` later, and never for the share ``post_id_missing_rate`` of completed posts (peers report
 TikTok leaving ``publicaly_available_post_id`` empty), so a client must be able to find it in ``/v2/video/list/``.
 
-Metrics follow a saturating curve per post, seeded by its item id, so they are the same however often and whenever
-they are read: ``views = target * (1 - exp(-age / tau))`` times the post's audience (1 public, a tenth for
-followers, none for SELF_ONLY or a post under review or taken down) times the ``metrics_growth`` setting. Views are
-integrated piecewise, so a change of audience or growth applies from that moment and counts never go down.
+Metrics follow a saturating curve per post, seeded by its creator and its place in the run (a rerun of a test sees
+the same numbers), and do not depend on how often or when they are read: ``views = target * (1 - exp(-age /
+tau))`` times the post's audience (1 public, a tenth for followers, none for SELF_ONLY, a post under review or one
+taken down) times the ``metrics_growth`` setting. Views are integrated piecewise, so a change of audience or growth
+applies from that moment and counts never go down.
 All functions expect the caller to hold ``state.lock``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from dataclasses import dataclass
@@ -45,8 +47,8 @@ class Curve:
         return 1.0 - math.exp(-max(age, 0.0) / self.tau_seconds)
 
 
-def curve(video_id: int) -> Curve:
-    rng = random.Random(video_id)
+def curve(seed: int) -> Curve:
+    rng = random.Random(seed)
     return Curve(
         target_views=rng.uniform(2_000, 200_000),
         tau_seconds=rng.uniform(6, 72) * 3600,
@@ -62,14 +64,19 @@ def on_complete(state: EmulatorState, post: Post, at: float) -> None:
     if post.video_id is not None:
         return
     post.video_id = random.randint(7 * 10**18, 7_600_000_000_000_000_000)  # 19 digits, > 2**53
-    taken = {p.create_time_ms for p in state.posts.values() if p.open_id == post.open_id}
+    done = [p for p in state.posts.values() if p.video_id is not None and p is not post]
+    taken = {p.create_time_ms for p in done if p.open_id == post.open_id}
     ms = int(at * 1000)
     while ms in taken:
         ms += 1
     post.create_time_ms = ms
     post.grown_to = at
+    digest = hashlib.sha256(f"{post.open_id}:{len(done)}".encode()).digest()
+    post.seed = int.from_bytes(digest[:8], "big")
+    # The n-th completed post is withheld when floor((n+1)*rate) > floor(n*rate): rate 0.5 is every second post,
+    # the same ones on every run (a random draw would make a test pass or fail by luck).
     rate = state.settings.post_id_missing_rate
-    post.id_withheld = random.Random(post.video_id ^ 0x5EED).random() < rate
+    post.id_withheld = math.floor((len(done) + 1) * rate) > math.floor(len(done) * rate)
 
 
 def audience(post: Post) -> float:
@@ -86,7 +93,7 @@ def grow(state: EmulatorState, post: Post, until: float) -> None:
         return
     factor = audience(post) * max(state.settings.metrics_growth, 0.0)
     if factor:
-        c = curve(post.video_id)
+        c = curve(post.seed)
         gained = c.reach(until - post.completed_at) - c.reach(post.grown_to - post.completed_at)
         post.views += factor * c.target_views * gained
     post.grown_to = until
@@ -102,7 +109,7 @@ def advance(state: EmulatorState, post: Post) -> None:
         if now >= due:
             grow(state, post, due)
             post.public_at = due
-            state.emit_post_event(post, "post.publish.publicly_available", post_id=post.video_id)
+            state.emit_post_event(post, "post.publish.publicly_available", post_id=event_post_id(state, post))
     grow(state, post, now)
     shown = (
         post.public_at is not None
@@ -116,7 +123,14 @@ def no_longer_public(state: EmulatorState, post: Post) -> None:
     if post.public_at is not None:
         post.public_at = None
         post.post_ids = []
-        state.emit_post_event(post, "post.publish.no_longer_publicaly_available", post_id=post.video_id)
+        state.emit_post_event(post, "post.publish.no_longer_publicaly_available", post_id=event_post_id(state, post))
+
+
+def event_post_id(state: EmulatorState, post: Post) -> int | str | None:
+    """The docs give no type for the events' post_id: an integer like status/fetch's, or a string (a setting)."""
+    if post.video_id is None or state.settings.webhook_post_id_type == "int":
+        return post.video_id
+    return str(post.video_id)
 
 
 def completed_post(state: EmulatorState, publish_id: str) -> Post:
@@ -165,7 +179,7 @@ def listed(state: EmulatorState, post: Post) -> bool:
 def counts(post: Post) -> dict[str, int]:
     if post.video_id is None:
         return dict.fromkeys(COUNTS, 0)
-    c = curve(post.video_id)
+    c = curve(post.seed)
     rates = {"view_count": 1.0, "like_count": c.like_rate, "comment_count": c.comment_rate, "share_count": c.share_rate}
     return {
         name: max(0, math.floor(post.views * rate) + post.metric_offsets.get(name, 0)) for name, rate in rates.items()
@@ -197,7 +211,7 @@ def account_stats(state: EmulatorState, account: Account) -> dict[str, int]:
         if post.video_id is None:
             continue
         likes += counts(post)["like_count"]
-        followers += math.floor(post.views * curve(post.video_id).follow_rate)
+        followers += math.floor(post.views * curve(post.seed).follow_rate)
         videos += listed(state, post)
     return {
         "follower_count": account.follower_count + followers,

@@ -268,10 +268,19 @@ def test_missing_post_ids_never_reach_status_but_the_video_is_listed(display):
     assert display.control.videos()[0]["status_post_ids"] == [] and display.control.videos()[0]["public"]
 
 
+def test_a_missing_rate_of_one_half_withholds_every_second_post(display):
+    display.control.settings(post_id_missing_rate=0.5)
+    publish_ids = [publish(display, f"post {i}") for i in range(4)]
+    assert [bool(display.status(p)["publicaly_available_post_id"]) for p in publish_ids] == [True, False, True, False]
+    assert len(listed(display)) == 4
+
+
 @pytest.mark.parametrize(
     "changes",
     [
         {"post_id_missing_rate": 1.5},
+        {"display_rate_limit_per": "user"},
+        {"webhook_post_id_type": "float"},
         {"post_id_delay_seconds": -1},
         {"metrics_growth": -0.5},
         {"video_list_visibility": "friends"},
@@ -316,6 +325,24 @@ def test_private_posts_earn_nothing_and_growth_can_be_frozen(display):
     display.control.settings(metrics_growth=1)
     display.control.advance_clock(HOUR)
     assert counts(display, frozen["id"])["view_count"] > 0
+
+
+def test_metrics_are_the_same_on_every_run(display):
+    def run() -> list[dict[str, int]]:
+        display.control.reset()
+        scopes = [*ALL_SCOPES, "video.list"]
+        display.control.create_app(CLIENT_KEY, "test-client-secret", scopes=scopes, access_token_ttl=30 * 24 * HOUR)
+        display.control.create_account(OPEN_ID, username="alice")
+        display.control.settings(processing_seconds=0)
+        display.tokens = display.control.grant(CLIENT_KEY, OPEN_ID)
+        publish(display, "a")
+        publish(display, "b")
+        display.control.advance_clock(HOUR)
+        display.control.advance_clock(23 * HOUR)
+        return [counts(display, v["id"]) for v in listed(display)]
+
+    first, second = run(), run()
+    assert first == second and first[0] != first[1]  # the same per post, different between posts
 
 
 def test_metrics_can_be_pinned_and_keep_growing(display):
@@ -368,6 +395,20 @@ def test_each_display_endpoint_allows_600_requests_a_minute(display):
     assert video_query(display, ["7000000000000000001"]).status_code == 200  # its own window
     display.control.advance_clock(60)
     assert video_list(display, fields="id").status_code == 200
+
+
+def test_display_rate_limit_is_per_app_unless_set_per_token(display):
+    display.control.create_account("open-id-bob", username="bob")
+    bob = display.control.grant(CLIENT_KEY, "open-id-bob")["access_token"]
+    for _ in range(300):
+        assert video_list(display, fields="id").status_code == 200
+        assert video_list(display, fields="id", token=bob).status_code == 200
+    assert error_code(video_list(display, fields="id", token=bob)) == "rate_limit_exceeded"  # one window per app
+    display.control.settings(display_rate_limit_per="token")
+    display.control.advance_clock(60)
+    for _ in range(600):
+        assert video_list(display, fields="id").status_code == 200
+    assert video_list(display, fields="id", token=bob).status_code == 200
 
 
 def test_requests_and_bodies_are_logged_without_query_strings(display):

@@ -96,6 +96,14 @@ def test_publicly_available_carries_the_id_even_when_status_never_does(events, r
     assert events.status(publish_id)["publicaly_available_post_id"] == []
 
 
+def test_post_id_can_be_sent_as_a_string(events, receiver):
+    events.control.settings(webhook_post_id_type="string")
+    publish_id = direct_post(events, "PUBLIC_TO_EVERYONE")
+    assert next_event(receiver)[0] == "post.publish.complete"
+    event, content = next_event(receiver)
+    assert event == "post.publish.publicly_available" and content["post_id"] == str(video_id(events, publish_id))
+
+
 def test_failed_publish_carries_the_reason(events, receiver):
     events.control.inject_fault("/v2/post/publish/video/init/", action="fail_publish", fail_reason="internal")
     publish_id = direct_post(events, "SELF_ONLY")
