@@ -283,9 +283,16 @@ class EmulatorControl:
         return result
 
     def webhooks(self) -> list[dict[str, Any]]:
-        """Webhook deliveries: event, user_openid, content (decoded), attempts, last status, delivered."""
+        """Webhook deliveries in order: event, user_openid, content (decoded), attempts, last status, delivered,
+        redelivery_of (the index it repeats, or None), replayed_signature."""
         result: list[dict[str, Any]] = self._call("GET", "/webhooks")
         return result
+
+    def redeliver_webhook(self, index: int, *, same_signature: bool = False) -> None:
+        """Send delivery ``index`` of :meth:`webhooks` again with the same body: freshly signed, as TikTok's
+        at-least-once delivery may (a duplicate to deduplicate), or with ``same_signature`` the very header it
+        was first sent with (a replay, whose timestamp has gone stale)."""
+        self._call("POST", f"/webhooks/{index}/redeliver", {"same_signature": same_signature})
 
     def __repr__(self) -> str:
         return f"EmulatorControl({self.base_url!r})"

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from airflow_provider_tiktok.emulator import display, oauth, posting, videos
+from airflow_provider_tiktok.emulator import display, oauth, posting, videos, webhooks
 from airflow_provider_tiktok.emulator.errors import OAuthError
 from airflow_provider_tiktok.emulator.models import (
     DISPLAY_RATE_SCOPES,
@@ -282,6 +282,14 @@ def list_webhooks(state: EmulatorState, body: dict[str, Any], _: dict[str, Any])
         return [dict(record) for record in state.webhook_log]
 
 
+def redeliver_webhook(state: EmulatorState, body: dict[str, Any], params: dict[str, Any]) -> Any:
+    same = body.get("same_signature", False)
+    if not isinstance(same, bool):
+        raise ValueError("same_signature must be true or false")
+    webhooks.redeliver(state, int(params["index"]), same_signature=same)
+    return {"queued": int(params["index"])}
+
+
 def list_tokens(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
     return state.chains_public()
 
@@ -315,4 +323,5 @@ ROUTES = [
     Route("/_emulator/posts", endpoint(list_posts), methods=["GET"]),
     Route("/_emulator/tokens", endpoint(list_tokens), methods=["GET"]),
     Route("/_emulator/webhooks", endpoint(list_webhooks), methods=["GET"]),
+    Route("/_emulator/webhooks/{index:int}/redeliver", endpoint(redeliver_webhook), methods=["POST"]),
 ]

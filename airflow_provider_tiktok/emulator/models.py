@@ -67,6 +67,8 @@ class Settings:
     video_list_visibility: str = "public"  # public: PUBLIC_TO_EVERYONE posts past moderation | all: every post
     display_rate_limit_per: str = "app"  # the Display API's 600/min windows: per app (stricter) or per token
     webhook_post_id_type: str = "int"  # post_id in publicly_available events: int (as status/fetch) or string
+    webhook_timestamp_offset_seconds: float = 0.0  # added to the signature's t (negative: a stale signature)
+    webhook_bad_signature: bool = False  # sign with the wrong key (a forged delivery)
     # Decisions where TikTok's docs are silent (docs/emulator.md explains each default).
     failed_posts_count_toward_cap: bool = True
     unaudited_private_non_self_only: str = "reject"  # reject | mismatch | accept (stored as SELF_ONLY)

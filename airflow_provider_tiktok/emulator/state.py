@@ -80,6 +80,7 @@ class EmulatorState:
             self.rate_windows: dict[tuple[str, str], deque[float]] = {}
             self.outbox: list[dict[str, Any]] = []
             self.webhook_log: list[dict[str, Any]] = []
+            self.webhook_raw: list[tuple[bytes, list[str]]] = []  # per delivery: body, signature headers sent
             self._fault_seq = 0
 
     # -- clock -------------------------------------------------------------------------------------------------

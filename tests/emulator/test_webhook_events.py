@@ -12,6 +12,7 @@ from airflow_provider_tiktok.emulator.models import ALL_SCOPES
 
 from .conftest import CLIENT_KEY, CLIENT_SECRET, OPEN_ID, Receiver, World, error_code, mp4, verify
 
+HOUR = 3600
 UPLOAD = {"source": "FILE_UPLOAD", "video_size": 3000, "chunk_size": 3000, "total_chunk_count": 1}
 
 
@@ -156,3 +157,53 @@ def test_privacy_controls_need_a_published_post(events):
         events.control.take_down(publish_id)
     with pytest.raises(Exception, match="unknown publish_id"):
         events.control.change_privacy("v_pub_file~v2.1", "SELF_ONLY")
+
+
+# -- what a receiver must defend against ------------------------------------------------------------------------------
+def signature_parts(headers: dict[str, str]) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in headers["tiktok-signature"].split(","))
+
+
+def test_signature_time_is_the_receivers_clock_not_the_emulators(events, receiver):
+    events.control.advance_clock(3 * 24 * HOUR)
+    events.form("/v2/oauth/revoke/", {"client_key": CLIENT_KEY, "client_secret": CLIENT_SECRET, "token": events.token})
+    headers, body = receiver.next()
+    verify(headers, body)
+    assert abs(int(signature_parts(headers)["t"]) - time.time()) < 5
+    assert json.loads(body)["create_time"] > time.time() + 3 * 24 * HOUR - 5  # the event time is TikTok's (emulated)
+
+
+def test_stale_and_forged_signatures_on_request(events, receiver):
+    events.control.settings(webhook_timestamp_offset_seconds=-600)
+    events.control.remove_authorization(CLIENT_KEY, OPEN_ID)
+    headers, body = receiver.next()
+    verify(headers, body)  # correctly signed, but ten minutes old
+    assert time.time() - int(signature_parts(headers)["t"]) >= 599
+    events.control.settings(webhook_timestamp_offset_seconds=0, webhook_bad_signature=True)
+    events.control.redeliver_webhook(0)
+    headers, body = receiver.next()
+    with pytest.raises(AssertionError):
+        verify(headers, body)
+
+
+def test_redelivery_is_a_duplicate_and_a_replay_repeats_the_header(events, receiver):
+    events.control.remove_authorization(CLIENT_KEY, OPEN_ID, reason=2)
+    first_headers, first_body = receiver.next()
+    time.sleep(1.1)  # so a fresh signature has another timestamp
+    events.control.redeliver_webhook(0)
+    again_headers, again_body = receiver.next()
+    assert again_body == first_body and verify(again_headers, again_body)["event"] == "authorization.removed"
+    assert signature_parts(again_headers)["t"] != signature_parts(first_headers)["t"]
+    events.control.redeliver_webhook(0, same_signature=True)
+    replay_headers, replay_body = receiver.next()
+    assert replay_body == first_body and replay_headers["tiktok-signature"] == first_headers["tiktok-signature"]
+    deadline = time.monotonic() + 5
+    while len(events.control.webhooks()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [(w["redelivery_of"], w["replayed_signature"]) for w in events.control.webhooks()] == [
+        (None, False),
+        (0, False),
+        (0, True),
+    ]
+    with pytest.raises(Exception, match="no webhook delivery 7"):
+        events.control.redeliver_webhook(7)
