@@ -163,8 +163,9 @@ def settings(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> A
         if not isinstance(value, int | float) or isinstance(value, bool) or value < low or (high and value > high):
             raise ValueError(f"{name} must be a number >= {low}" + (f" and <= {high}" if high else ""))
     with state.lock:
-        for post in state.posts.values():
-            state.refresh_post(post)  # metrics so far grew at the old growth setting
+        if "metrics_growth" in body:
+            for post in state.posts.values():
+                state.refresh_post(post)  # metrics so far grew at the old growth setting
         for key, value in body.items():
             setattr(state.settings, key, value)
         return asdict(state.settings)

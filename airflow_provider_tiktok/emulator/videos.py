@@ -210,7 +210,8 @@ def account_stats(state: EmulatorState, account: Account) -> dict[str, int]:
         state.refresh_post(post)
         if post.video_id is None:
             continue
-        likes += counts(post)["like_count"]
+        if not post.taken_down:  # a removed video's likes leave the profile; the followers it won stay
+            likes += counts(post)["like_count"]
         followers += math.floor(post.views * curve(post.seed).follow_rate)
         videos += listed(state, post)
     return {

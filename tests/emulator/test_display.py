@@ -416,3 +416,13 @@ def test_requests_and_bodies_are_logged_without_query_strings(display):
     [entry] = display.control.requests("/v2/video/*")
     assert entry["path"] == "/v2/video/list/" and entry["status"] == 200
     assert json.dumps(entry).count("fields") == 0
+
+
+def test_faults_apply_to_the_display_api(display):
+    display.control.inject_fault("/v2/video/*", status=500)
+    failed = video_list(display, fields="id")
+    assert failed.status_code == 500 and error_code(failed) == "internal_error"
+    display.control.inject_fault("/v2/video/query/", status=429, headers={"Retry-After": "7"})
+    throttled = video_query(display, ["7000000000000000001"])
+    assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "7"
+    assert video_list(display, fields="id").status_code == 200
