@@ -10,6 +10,7 @@ import sys
 import threading
 from typing import Any
 
+from airflow_provider_tiktok.emulator.models import ALL_SCOPES
 from airflow_provider_tiktok.emulator.server import EmulatorServer
 
 
@@ -59,6 +60,7 @@ def seed(server: EmulatorServer, args: argparse.Namespace) -> dict[str, Any]:
         audited=not args.unaudited,
         verified_url_prefixes=args.verified_url_prefix or None,
         redirect_uris=args.redirect_uri or ["http://127.0.0.1:*/callback/"],
+        scopes=[*ALL_SCOPES, "video.list"],  # the demo reads post metrics through the Display API too
     )
     control.create_account(args.open_id, username=args.username, nickname=args.nickname, is_private=args.private)
     if args.processing_seconds is not None:

@@ -219,6 +219,49 @@ class EmulatorControl:
         """The creator posts a draft from the inbox (SEND_TO_USER_INBOX -> PUBLISH_COMPLETE)."""
         return self._call("POST", f"/posts/{publish_id}/creator_post", {"privacy_level": privacy_level})
 
+    def change_privacy(self, publish_id: str, privacy_level: str) -> dict[str, Any]:
+        """The creator changes who can see a published post in the app: leaving PUBLIC_TO_EVERYONE sends
+        ``post.publish.no_longer_publicaly_available``; becoming public runs moderation, then
+        ``post.publish.publicly_available``. Logged as method CONTROL; returns the post."""
+        return self._call("POST", f"/posts/{publish_id}/privacy", {"privacy_level": privacy_level})
+
+    def take_down(self, publish_id: str) -> dict[str, Any]:
+        """TikTok's moderation removes a published post: no longer public (webhook), gone from the Display API,
+        its metrics stop. Logged as method CONTROL; returns the post."""
+        return self._call("POST", f"/posts/{publish_id}/take_down", {})
+
+    def set_video_metrics(
+        self,
+        publish_id: str,
+        *,
+        view_count: int | None = None,
+        like_count: int | None = None,
+        comment_count: int | None = None,
+        share_count: int | None = None,
+    ) -> dict[str, Any]:
+        """Pin a published post's counts to these values now (growth carries on from them); returns the counts."""
+        counts = {
+            "view_count": view_count,
+            "like_count": like_count,
+            "comment_count": comment_count,
+            "share_count": share_count,
+        }
+        return self._call("POST", f"/posts/{publish_id}/metrics", counts)
+
+    def remove_authorization(self, client_key: str, open_id: str, reason: int = 1) -> dict[str, Any]:
+        """The user removes the app in TikTok (reason 1; 2 account deleted, 3 age changed, 4 banned, 0 unknown):
+        all of that user's tokens for the app die now and one ``authorization.removed`` webhook is sent."""
+        return self._call(
+            "POST", "/authorizations/remove", {"client_key": client_key, "open_id": open_id, "reason": reason}
+        )
+
+    def videos(self, open_id: str | None = None) -> list[dict[str, Any]]:
+        """Every published post as a Video Object with all fields (``id`` a string), newest first, plus
+        ``publish_id``, ``open_id``, ``privacy_level``, ``public``, ``taken_down``, ``listed`` (shown by the
+        Display API) and ``status_post_ids`` (what status/fetch reports now)."""
+        result: list[dict[str, Any]] = self._call("GET", "/videos", params={"open_id": open_id})
+        return result
+
     def requests(self, path: str | None = None) -> list[dict[str, Any]]:
         """Every TikTok request received (only those whose path matches the glob ``path``, if given): method, path
         (no query string), status sent (None if none), time, reset, fault (the action applied, or None),
@@ -240,9 +283,16 @@ class EmulatorControl:
         return result
 
     def webhooks(self) -> list[dict[str, Any]]:
-        """Webhook deliveries: event, user_openid, content (decoded), attempts, last status, delivered."""
+        """Webhook deliveries in order: event, user_openid, content (decoded), attempts, last status, delivered,
+        redelivery_of (the index it repeats, or None), replayed_signature."""
         result: list[dict[str, Any]] = self._call("GET", "/webhooks")
         return result
+
+    def redeliver_webhook(self, index: int, *, same_signature: bool = False) -> None:
+        """Send delivery ``index`` of :meth:`webhooks` again with the same body: freshly signed, as TikTok's
+        at-least-once delivery may (a duplicate to deduplicate), or with ``same_signature`` the very header it
+        was first sent with (a replay, whose timestamp has gone stale)."""
+        self._call("POST", f"/webhooks/{index}/redeliver", {"same_signature": same_signature})
 
     def __repr__(self) -> str:
         return f"EmulatorControl({self.base_url!r})"

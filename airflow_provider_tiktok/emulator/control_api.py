@@ -13,9 +13,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from airflow_provider_tiktok.emulator import oauth, posting
+from airflow_provider_tiktok.emulator import display, oauth, posting, videos, webhooks
 from airflow_provider_tiktok.emulator.errors import OAuthError
-from airflow_provider_tiktok.emulator.models import ALL_SCOPES, UNAUDITED_RULES, Settings
+from airflow_provider_tiktok.emulator.models import (
+    DISPLAY_RATE_SCOPES,
+    KNOWN_SCOPES,
+    POST_ID_TYPES,
+    UNAUDITED_RULES,
+    VIDEO_LIST_RULES,
+    Settings,
+)
 from airflow_provider_tiktok.emulator.state import EmulatorState
 
 Handler = Callable[[EmulatorState, dict[str, Any], dict[str, Any]], Any]
@@ -77,7 +84,7 @@ def put_app(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> An
         *([body["webhook_url"]] if body.get("webhook_url") else []),
     ]:
         _check_prefix(prefix)
-    unknown = set(body.get("scopes") or []) - set(ALL_SCOPES)
+    unknown = set(body.get("scopes") or []) - set(KNOWN_SCOPES)
     if unknown:
         raise ValueError(f"unknown scope(s): {', '.join(sorted(unknown))}")
     return state.put_app(body).public()
@@ -140,7 +147,25 @@ def settings(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> A
     rule = body.get("unaudited_private_non_self_only")
     if rule is not None and rule not in UNAUDITED_RULES:
         raise ValueError(f"unaudited_private_non_self_only must be one of {', '.join(UNAUDITED_RULES)}")
+    for name, allowed in (
+        ("video_list_visibility", VIDEO_LIST_RULES),
+        ("display_rate_limit_per", DISPLAY_RATE_SCOPES),
+        ("webhook_post_id_type", POST_ID_TYPES),
+    ):
+        if name in body and body[name] not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}")
+    for name, low, high in (
+        ("metrics_growth", 0, None),
+        ("post_id_missing_rate", 0, 1),
+        ("post_id_delay_seconds", 0, None),
+    ):
+        value = body.get(name, low)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < low or (high and value > high):
+            raise ValueError(f"{name} must be a number >= {low}" + (f" and <= {high}" if high else ""))
     with state.lock:
+        if "metrics_growth" in body:
+            for post in state.posts.values():
+                state.refresh_post(post)  # metrics so far grew at the old growth setting
         for key, value in body.items():
             setattr(state.settings, key, value)
         return asdict(state.settings)
@@ -168,6 +193,72 @@ def creator_post(state: EmulatorState, body: dict[str, Any], params: dict[str, A
     return posting.creator_post(state, params["publish_id"], body.get("privacy_level"))
 
 
+def change_privacy(state: EmulatorState, body: dict[str, Any], params: dict[str, Any]) -> Any:
+    level = body.get("privacy_level")
+    if not isinstance(level, str):
+        raise ValueError("privacy_level is required")
+    with state.lock:
+        return videos.change_privacy(state, params["publish_id"], level).public()
+
+
+def take_down(state: EmulatorState, body: dict[str, Any], params: dict[str, Any]) -> Any:
+    with state.lock:
+        return videos.take_down(state, params["publish_id"]).public()
+
+
+def set_video_metrics(state: EmulatorState, body: dict[str, Any], params: dict[str, Any]) -> Any:
+    with state.lock:
+        post = videos.set_counts(state, params["publish_id"], body)
+        return {"publish_id": post.publish_id, **videos.counts(post)}
+
+
+def remove_authorization(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    """The user removes the app from TikTok's settings (or TikTok does): every live token of that user for that
+    app dies now, processing posts end ``auth_removed``, and one ``authorization.removed`` webhook goes out."""
+    client_key, open_id, reason = body.get("client_key"), body.get("open_id"), body.get("reason", 1)
+    if reason not in videos.AUTH_REMOVED_REASONS or isinstance(reason, bool):
+        raise ValueError("reason must be an integer 0-5 (TikTok's authorization.removed reasons)")
+    with state.lock:
+        live = [
+            c for c in state.chains.values() if c.client_key == client_key and c.open_id == open_id and not c.revoked
+        ]
+        if not live:
+            raise LookupError(f"no live authorization of {open_id!r} for {client_key!r}")
+        for chain in live:
+            chain.revoked = True
+            for gen in chain.generations:
+                gen.refresh_active = False
+        state.emit(str(client_key), str(open_id), "authorization.removed", {"reason": reason})
+        detail = {"client_key": client_key, "open_id": open_id, "reason": reason, "chains": len(live)}
+        state.log_control("remove_authorization", detail)
+        return detail
+
+
+def list_videos(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    """Every completed post as TikTok sees it: the Video Object (all fields) plus who can see it."""
+    open_id = body.get("open_id")
+    with state.lock:
+        result = []
+        for post in state.posts.values():
+            state.refresh_post(post)
+            if post.video_id is None or (open_id and post.open_id != open_id):
+                continue
+            result.append(
+                {
+                    **display.video_object(state, post, list(display.VIDEO_FIELDS)),
+                    "publish_id": post.publish_id,
+                    "open_id": post.open_id,
+                    "privacy_level": post.final_privacy,
+                    "public": post.public_at is not None,
+                    "taken_down": post.taken_down,
+                    "listed": videos.listed(state, post),
+                    "status_post_ids": [str(i) for i in post.post_ids],
+                }
+            )
+        result.sort(key=lambda v: v["create_time"], reverse=True)
+        return result
+
+
 def list_requests(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
     """The request log; ``?path=<glob>`` keeps only matching paths."""
     pattern = body.get("path")
@@ -190,6 +281,14 @@ def list_posts(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) ->
 def list_webhooks(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
     with state.lock:
         return [dict(record) for record in state.webhook_log]
+
+
+def redeliver_webhook(state: EmulatorState, body: dict[str, Any], params: dict[str, Any]) -> Any:
+    same = body.get("same_signature", False)
+    if not isinstance(same, bool):
+        raise ValueError("same_signature must be true or false")
+    webhooks.redeliver(state, int(params["index"]), same_signature=same)
+    return {"queued": int(params["index"])}
 
 
 def list_tokens(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
@@ -215,9 +314,15 @@ ROUTES = [
     Route("/_emulator/tokens/expire", endpoint(expire_token), methods=["POST"]),
     Route("/_emulator/posts/{publish_id:path}/creator_post", endpoint(creator_post), methods=["POST"]),
     Route("/_emulator/posts/{publish_id:path}/fail", endpoint(fail_publish), methods=["POST"]),
+    Route("/_emulator/posts/{publish_id:path}/privacy", endpoint(change_privacy), methods=["POST"]),
+    Route("/_emulator/posts/{publish_id:path}/take_down", endpoint(take_down), methods=["POST"]),
+    Route("/_emulator/posts/{publish_id:path}/metrics", endpoint(set_video_metrics), methods=["POST"]),
+    Route("/_emulator/authorizations/remove", endpoint(remove_authorization), methods=["POST"]),
+    Route("/_emulator/videos", endpoint(list_videos), methods=["GET"]),
     Route("/_emulator/requests", endpoint(list_requests), methods=["GET"]),
     Route("/_emulator/requests/count", endpoint(count_requests), methods=["GET"]),
     Route("/_emulator/posts", endpoint(list_posts), methods=["GET"]),
     Route("/_emulator/tokens", endpoint(list_tokens), methods=["GET"]),
     Route("/_emulator/webhooks", endpoint(list_webhooks), methods=["GET"]),
+    Route("/_emulator/webhooks/{index:int}/redeliver", endpoint(redeliver_webhook), methods=["POST"]),
 ]

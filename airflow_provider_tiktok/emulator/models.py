@@ -15,6 +15,9 @@ from typing import Any
 from airflow_provider_tiktok.emulator.media import MediaProbe
 
 ALL_SCOPES = ["user.info.basic", "user.info.profile", "user.info.stats", "video.publish", "video.upload"]
+# Scopes an app may hold. ``video.list`` (Display API) is not in an app's defaults: like on TikTok, where it comes
+# with the Display API product, a test adds it explicitly (``create_app(..., scopes=[..., "video.list"])``).
+KNOWN_SCOPES = [*ALL_SCOPES, "video.list"]
 PUBLIC_OPTIONS = ["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"]
 PRIVATE_OPTIONS = ["FOLLOWER_OF_CREATOR", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"]
 PROCESSING = ("PROCESSING_UPLOAD", "PROCESSING_DOWNLOAD")
@@ -22,9 +25,12 @@ DAY = 86_400.0
 
 # Requests per sliding 60 s window and per access token. The three init buckets share one window unless the
 # ``shared_init_rate_window`` setting is off (see docs/emulator.md, "Decisions").
-RATE_LIMITS = {"creator_info": 20, "init": 6, "status": 30, "user_info": 600}
+RATE_LIMITS = {"creator_info": 20, "init": 6, "status": 30, "user_info": 600, "video_list": 600, "video_query": 600}
 INIT_BUCKETS = ("video_init", "inbox_init", "content_init")
 UNAUDITED_RULES = ("reject", "mismatch", "accept")
+VIDEO_LIST_RULES = ("public", "all")  # which completed posts /v2/video/list/ and /v2/video/query/ show
+DISPLAY_RATE_SCOPES = ("app", "token")
+POST_ID_TYPES = ("int", "string")
 REQUEST_LOG_LIMIT = 100_000  # a long-running CLI emulator must not grow without bound
 
 
@@ -53,6 +59,16 @@ class Settings:
     rate_limits_enabled: bool = True
     webhook_max_attempts: int = 5
     webhook_retry_seconds: float = 0.5  # real time before the first retry; doubles each time
+    # After the post (Display API, docs/emulator.md "Display API"): metrics multiplier (0 freezes them), how long
+    # after a post turns public its id reaches status/fetch, and the share of public posts that never get one there.
+    metrics_growth: float = 1.0
+    post_id_delay_seconds: float = 0.0
+    post_id_missing_rate: float = 0.0
+    video_list_visibility: str = "public"  # public: PUBLIC_TO_EVERYONE posts past moderation | all: every post
+    display_rate_limit_per: str = "app"  # the Display API's 600/min windows: per app (stricter) or per token
+    webhook_post_id_type: str = "int"  # post_id in publicly_available events: int (as status/fetch) or string
+    webhook_timestamp_offset_seconds: float = 0.0  # added to the signature's t (negative: a stale signature)
+    webhook_bad_signature: bool = False  # sign with the wrong key (a forged delivery)
     # Decisions where TikTok's docs are silent (docs/emulator.md explains each default).
     failed_posts_count_toward_cap: bool = True
     unaudited_private_non_self_only: str = "reject"  # reject | mismatch | accept (stored as SELF_ONLY)
@@ -211,6 +227,19 @@ class Post:
     final_privacy: str | None = None
     chain_id: str | None = None  # the authorization that created it; revoking it mid-process fails the post
     unknown_fields: list[str] = field(default_factory=list)  # body fields TikTok does not document, as sent
+    # After publishing (videos.py): the item id, visibility and metrics.
+    duration: float | None = None  # seconds, from the media probe (videos)
+    dimensions: tuple[int, int] | None = None  # (width, height) of the video track, if the probe found it
+    video_id: int | None = None  # TikTok's item id, given at PUBLISH_COMPLETE (public or not)
+    seed: int = 0  # the metrics curve's seed: the creator and the post's place in the run, so reruns agree
+    create_time_ms: int | None = None  # unique per creator: the video list's cursor
+    privacy_changed_at: float | None = None  # the creator made it public later: moderation runs from here
+    public_at: float | None = None  # when it became publicly viewable (None: not public now)
+    taken_down: bool = False
+    id_withheld: bool = False  # a public post whose id status/fetch never reports (post_id_missing_rate)
+    views: float = 0.0  # expected views so far (before the per-post rates and offsets)
+    grown_to: float | None = None  # emulator time up to which ``views`` has been integrated
+    metric_offsets: dict[str, int] = field(default_factory=dict)  # set_video_metrics adjustments
 
     def public(self) -> dict[str, Any]:
         return {
@@ -232,4 +261,7 @@ class Post:
             "post_ids": self.post_ids,
             "created_at": self.created_at,
             "unknown_fields": self.unknown_fields,
+            "video_id": str(self.video_id) if self.video_id is not None else None,
+            "public": self.public_at is not None,
+            "taken_down": self.taken_down,
         }

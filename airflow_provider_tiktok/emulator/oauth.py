@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from airflow_provider_tiktok.emulator import videos
 from airflow_provider_tiktok.emulator.errors import ApiError, OAuthError, envelope
 from airflow_provider_tiktok.emulator.models import App, Grant, QrSession
 from airflow_provider_tiktok.emulator.state import EmulatorState
@@ -344,6 +345,15 @@ def bearer(request: Request, bucket: str | None) -> Grant:
     return grant
 
 
+def display_rate_limit(request: Request, grant: Grant, bucket: str) -> None:
+    """The Display API's 600 a minute per endpoint; TikTok does not say per what, so per app by default (the
+    stricter reading: every token of the app shares it), or per token (``display_rate_limit_per``)."""
+    state = emu(request)
+    key = f"app:{grant.client_key}" if state.settings.display_rate_limit_per == "app" else grant.token
+    if state.hit_rate_limit(key, bucket):
+        raise ApiError("rate_limit_exceeded", "API rate limit exceeded, please retry later.")
+
+
 def require_scope(grant: Grant, *any_of: str) -> None:
     if grant.open_id is None or not set(any_of) & set(grant.scopes):
         raise ApiError("scope_not_authorized", f"The user did not authorize the scope required: {'/'.join(any_of)}")
@@ -351,7 +361,8 @@ def require_scope(grant: Grant, *any_of: str) -> None:
 
 async def user_info(request: Request) -> Response:
     state = emu(request)
-    grant = bearer(request, "user_info")
+    grant = bearer(request, None)
+    display_rate_limit(request, grant, "user_info")
     require_scope(grant, "user.info.basic", "user.info.profile", "user.info.stats")
     wanted = [f.strip() for f in request.query_params.get("fields", "").split(",") if f.strip()]
     if not wanted or any(f not in USER_FIELDS for f in wanted):
@@ -372,10 +383,7 @@ async def user_info(request: Request) -> Response:
             "profile_deep_link": f"https://vm.tiktok.com/emulator/@{account.username}",
             "is_verified": account.is_verified,
             "username": account.username,
-            "follower_count": account.follower_count,
-            "following_count": account.following_count,
-            "likes_count": account.likes_count,
-            "video_count": account.video_count,
+            **videos.account_stats(state, account),  # the seeded base plus what the posts earned
         }
     return envelope({"user": {f: values[f] for f in wanted}})
 

@@ -58,4 +58,4 @@ async def pull(state: EmulatorState, post: Post, urls: list[str]) -> None:
             return  # cancelled or timed out meanwhile
         post.size, post.sha256 = total, hasher.hexdigest()
         post.images = [] if video else images
-        state.transfer_done(post, failure)
+        state.transfer_done(post, failure, probe if video else None)

@@ -22,7 +22,9 @@ from dataclasses import fields
 from typing import Any
 
 from airflow_provider_tiktok.emulator import faults as fault_rules
+from airflow_provider_tiktok.emulator import videos
 from airflow_provider_tiktok.emulator.faults import Fault
+from airflow_provider_tiktok.emulator.media import MediaProbe
 from airflow_provider_tiktok.emulator.models import (
     DAY,
     INIT_BUCKETS,
@@ -78,6 +80,7 @@ class EmulatorState:
             self.rate_windows: dict[tuple[str, str], deque[float]] = {}
             self.outbox: list[dict[str, Any]] = []
             self.webhook_log: list[dict[str, Any]] = []
+            self.webhook_raw: list[tuple[bytes, list[str]]] = []  # per delivery: body, signature headers sent
             self._fault_seq = 0
 
     # -- clock -------------------------------------------------------------------------------------------------
@@ -295,15 +298,7 @@ class EmulatorState:
                 self.set_status(post, "SEND_TO_USER_INBOX")
             else:
                 self.complete_post(post, finished, post.post_info.get("privacy_level"))
-        if (
-            post.status == "PUBLISH_COMPLETE"
-            and not post.post_ids
-            and post.final_privacy == "PUBLIC_TO_EVERYONE"
-            and post.completed_at is not None
-            and now >= post.completed_at + self.settings.moderation_seconds
-        ):
-            post.post_ids = [random.randint(7 * 10**18, 7_600_000_000_000_000_000)]  # 19 digits, > 2**53
-            self.emit_post_event(post, "post.publish.publicly_available", post_id=post.post_ids[0])
+        videos.advance(self, post)  # public after moderation, its id in status, metrics
 
     def set_status(self, post: Post, status: str, fail_reason: str | None = None) -> None:
         """Every status change goes through here, so webhooks see each one exactly once."""
@@ -320,6 +315,7 @@ class EmulatorState:
 
     def complete_post(self, post: Post, at: float, privacy: str | None) -> None:
         post.completed_at, post.final_privacy = at, privacy
+        videos.on_complete(self, post, at)
         self.set_status(post, "PUBLISH_COMPLETE")
 
     def fail_post(self, post: Post, reason: str) -> None:
@@ -352,7 +348,10 @@ class EmulatorState:
             }
         )
 
-    def transfer_done(self, post: Post, failure: str | None) -> None:
+    def transfer_done(self, post: Post, failure: str | None, probe: MediaProbe | None = None) -> None:
+        if probe is not None and post.media_type == "VIDEO":
+            post.duration = probe.duration
+            post.dimensions = next(iter(probe.track_sizes), None)
         post.transfer_done_at = self.now()
         post.processing_seconds = self.settings.processing_seconds
         post.pending_failure = post.pending_failure or failure

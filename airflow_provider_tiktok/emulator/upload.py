@@ -94,7 +94,7 @@ def _commit_chunk(state: EmulatorState, upload: Upload, hasher: Any, probe: Medi
     if upload.received < upload.video_size:
         return Response(b"", 206, headers=_progress(upload))
     post.size, post.sha256 = upload.video_size, hasher.hexdigest()
-    state.transfer_done(post, probe.video_failure(post.max_duration_sec))
+    state.transfer_done(post, probe.video_failure(post.max_duration_sec), probe)
     return Response(b"", 201, headers=_progress(upload))
 
 

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,10 +28,18 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},s={digest}"
 
 
+def _timestamp(state: EmulatorState) -> int:
+    """The signature's ``t``: the receiver's wall clock (not the emulator clock: a receiver rejecting stale or future
+    timestamps compares ``t`` with its own time), moved by ``webhook_timestamp_offset_seconds`` to test that."""
+    return int(time.time() + state.settings.webhook_timestamp_offset_seconds)
+
+
 async def _deliver(
     state: EmulatorState, client: httpx.AsyncClient, event: dict[str, Any], after: asyncio.Task[None] | None
 ) -> None:
-    """Deliver one event, after the app's previous one: each app gets its events in order."""
+    """Deliver one event, after the app's previous one: each app gets its events in order. An event from
+    ``redeliver`` carries ``_replay``: the raw body and, for a replay, the exact signature header sent before."""
+    replay: tuple[bytes, str | None, int] | None = event.pop("_replay", None)
     if after is not None:
         await asyncio.wait([after])
     with state.lock:
@@ -38,6 +47,8 @@ async def _deliver(
         if app is None or not app.webhook_url:
             return
         url, secret = app.webhook_url, app.client_secret
+        if state.settings.webhook_bad_signature:
+            secret = "not-" + secret  # a signature the receiver cannot reproduce
         attempts, backoff = state.settings.webhook_max_attempts, state.settings.webhook_retry_seconds
         record: dict[str, Any] = {
             "event": event["event"],
@@ -46,11 +57,17 @@ async def _deliver(
             "attempts": 0,
             "status": None,
             "delivered": False,
+            "redelivery_of": replay[2] if replay else None,
+            "replayed_signature": bool(replay and replay[1]),
         }
+        body = replay[0] if replay else json.dumps(event, separators=(",", ":")).encode()
+        sent: list[str] = []
         state.webhook_log.append(record)
-    body = json.dumps(event, separators=(",", ":")).encode()
+        state.webhook_raw.append((body, sent))
     for attempt in range(attempts):
-        headers = {"Content-Type": "application/json", "TikTok-Signature": signature(secret, int(state.now()), body)}
+        header = replay[1] if replay and replay[1] else signature(secret, _timestamp(state), body)
+        sent.append(header)
+        headers = {"Content-Type": "application/json", "TikTok-Signature": header}
         try:
             status: int | None = (await client.post(url, content=body, headers=headers)).status_code
         except httpx.HTTPError:
@@ -62,6 +79,20 @@ async def _deliver(
                 return
         if attempt + 1 < attempts:
             await asyncio.sleep(backoff * 2**attempt)
+
+
+def redeliver(state: EmulatorState, index: int, *, same_signature: bool) -> None:
+    """Queue delivery ``index`` again, byte for byte: freshly signed (TikTok's at-least-once duplicate) or with
+    the first signature header it was sent with (a replay by someone who captured it)."""
+    with state.lock:
+        if not 0 <= index < len(state.webhook_raw):
+            raise LookupError(f"no webhook delivery {index}")
+        body, sent = state.webhook_raw[index]
+        if same_signature and not sent:
+            raise ValueError(f"delivery {index} has not been sent yet")
+        event = json.loads(body)
+        event["_replay"] = (body, sent[0] if same_signature else None, index)
+        state.outbox.append(event)
 
 
 async def dispatch_forever(state: EmulatorState) -> None:

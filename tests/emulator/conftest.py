@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import queue
 import struct
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -151,3 +157,57 @@ def world(emu: EmulatorServer, http: httpx.Client) -> World:
 
 def error_code(response: httpx.Response) -> str:
     return str(response.json()["error"]["code"])
+
+
+# -- webhooks: a real HTTP server recording TikTok's deliveries ------------------------------------------------
+class Receiver:
+    def __init__(self) -> None:
+        self.received: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
+        self.statuses: list[int] = []  # answers to give, in order; then 200
+        self.url = ""
+
+    def next(self, timeout: float = 10) -> tuple[dict[str, str], bytes]:
+        """Block until the emulator delivers (real network work, not the emulator clock)."""
+        return self.received.get(timeout=timeout)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            rec.received.put(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(rec.statuses.pop(0) if rec.statuses else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    rec.url = f"http://127.0.0.1:{server.server_address[1]}/tiktok/webhook"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield rec
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def hooked(world: World, receiver: Receiver) -> World:
+    world.control.create_app(CLIENT_KEY, CLIENT_SECRET, webhook_url=receiver.url)
+    world.control.settings(webhook_retry_seconds=0.01)
+    return world
+
+
+def verify(headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    parts = dict(part.split("=", 1) for part in headers["tiktok-signature"].split(","))
+    expected = hmac.new(CLIENT_SECRET.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(parts["s"], expected)
+    event: dict[str, Any] = json.loads(body)
+    assert set(event) == {"client_key", "event", "create_time", "user_openid", "content"}
+    assert event["client_key"] == CLIENT_KEY and event["user_openid"] == OPEN_ID
+    assert isinstance(event["content"], str)  # TikTok sends the content as a JSON string
+    return event
