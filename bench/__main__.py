@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--variants", action="store_true", help="triggers: also run the HTTP client paths not shipped, to compare"
     )
+    parser.add_argument("--fleets", nargs="+", type=int, help="triggers: fleet sizes in creators (default 10 100 300)")
     args = parser.parse_args(argv)
 
     info = machine_info()
@@ -44,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only or list(BENCHMARKS):
         start = time.perf_counter()
         try:
-            extra = {"variants": True} if name == "triggers" and args.variants else {}
+            extra: dict[str, object] = {}
+            if name == "triggers":
+                extra = {"variants": args.variants, **({"fleets": args.fleets} if args.fleets else {})}
             output: Section | list[Section] = importlib.import_module(BENCHMARKS[name]).run(smoke=args.smoke, **extra)
         except Exception as exc:  # one broken benchmark must not hide the others' figures
             failed.append(name)

@@ -74,6 +74,29 @@ async def first_event(trigger: Any) -> Any:
     return None
 
 
+class PollCounter:
+    """Polls finished in this process (a wrapper on the one call each kind makes per poll; bench-only)."""
+
+    count = 0
+
+    @classmethod
+    def install(cls, kind: str) -> None:
+        if kind == "tiktok":
+            from airflow_provider_tiktok.api.client import AsyncTikTokClient as owner
+        else:
+            from airflow.providers.http.hooks.http import HttpAsyncHook as owner  # type: ignore[assignment]
+        name = "fetch_status" if kind == "tiktok" else "run"
+        original = getattr(owner, name)
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                cls.count += 1
+
+        setattr(owner, name, counted)
+
+
 def use_variant(variant: str) -> None:
     """Bench-only alternatives to the shipped per-trigger client, to compare the paths (docs/benchmarks.md)."""
     if variant == "shipped":
@@ -196,6 +219,10 @@ async def measure(
     lag = {"max": 0.0, "max_outside_gc": 0.0}
     stop = asyncio.Event()
     gc_pauses = GcPauses()
+    masker = MaskerTime()
+    # The steady state starts once every trigger has made its first poll: start-up (connection lookups, secrets
+    # masking, token store reads, clients) is then behind, and what follows is the cost of polling itself.
+    steady: dict[str, float] = {}
 
     async def ticker() -> None:
         # Oversleep of a 10 ms sleep is the time the loop was busy elsewhere: what every other trigger waits.
@@ -207,6 +234,8 @@ async def measure(
             oversleep = time.perf_counter() - start - TICK
             lag["max"] = max(lag["max"], oversleep)
             lag["max_outside_gc"] = max(lag["max_outside_gc"], oversleep - (gc_pauses.total - collected))
+            if not steady and PollCounter.count >= len(triggers):
+                steady.update(cpu=time.process_time(), polls=PollCounter.count, masker=masker.cpu, gc=gc_pauses.total)
 
     # Warm up: one first-poll trigger of the last new creator runs first, unmeasured, so lazy imports and one-time
     # set-up (secrets backends, SSL defaults, logging) are done, as in a triggerer that has been running a while.
@@ -214,13 +243,21 @@ async def measure(
     rss_before = proc_status_kib("VmRSS")
     cpu0, wall0 = time.process_time(), time.perf_counter()
     triggers = (tiktok_triggers if kind == "tiktok" else http_triggers)(creators, interval, publish_ids)
-    masker = MaskerTime()
+    PollCounter.count = 0
     with gc_pauses, masker:
         tick = asyncio.create_task(ticker())
         payloads = await asyncio.gather(*(first_event(t) for t in triggers))
         stop.set()
         await tick
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    cpu_end, polls_end = time.process_time(), PollCounter.count
+    cpu, wall = cpu_end - cpu0, time.perf_counter() - wall0
+    steady_polls = max(polls_end - steady.get("polls", polls_end), 1)
+    steady_figures = {
+        "steady_polls": steady_polls,
+        "steady_cpu_per_poll_s": (cpu_end - steady.get("cpu", cpu_end)) / steady_polls,
+        "steady_masker_cpu_s": masker.cpu - steady.get("masker", masker.cpu),
+        "steady_gc_s": gc_pauses.total - steady.get("gc", gc_pauses.total),
+    }
     startup = await startup_per_creator(kind, range(creators, creators + new_creators - 1))
     return {
         "kind": kind,
@@ -235,6 +272,7 @@ async def measure(
         "masker_cpu_s": masker.cpu,
         "masker_new_secrets": masker.new_secrets,
         **startup,
+        **steady_figures,
         "events": dict(Counter(_outcome(p) for p in payloads)),
     }
 
@@ -274,6 +312,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.kind == "tiktok":
         use_variant(args.variant)
+    PollCounter.install(args.kind)
     # Log as a triggerer would (formatting included), without terminal I/O noise.
     logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))  # noqa: SIM115
     publish_ids = json.loads(args.publish_ids.read_text()) if args.publish_ids else []

@@ -44,7 +44,7 @@ def _ranges(plan: dict[str, int]) -> list[tuple[int, int]]:
     return list(ChunkPlan(**plan).ranges())
 
 
-def _curl_cmd(url: str, first: int, last: int, total: int) -> str:
+def _curl_args(url: str, first: int, last: int, total: int, source: str = "-") -> list[str]:
     # `Transfer-Encoding:` (empty) stops curl from switching to chunked encoding for stdin (TikTok wants a length);
     # `Expect:` (empty) skips curl's 100-continue round trip, the most generous setting for the baseline.
     headers = [
@@ -54,10 +54,14 @@ def _curl_cmd(url: str, first: int, last: int, total: int) -> str:
         f"Content-Type: {CONTENT_TYPE}",
         f"Content-Range: bytes {first}-{last}/{total}",
     ]
-    args = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}\\n", "-T", "-"]
+    args = ["-sS", "-o", "/dev/null", "-w", "%{http_code}\\n", "-T", source]
     for header in headers:
         args += ["-H", header]
-    return shlex.join([*args, url])
+    return [*args, url]
+
+
+def _curl_cmd(url: str, first: int, last: int, total: int) -> str:
+    return shlex.join(["curl", *_curl_args(url, first, last, total)])
 
 
 def curl_split_script(url: str, plan: dict[str, int], chunk_files: list[Path]) -> str:
@@ -70,13 +74,12 @@ def curl_split_script(url: str, plan: dict[str, int], chunk_files: list[Path]) -
 
 
 def curl_keepalive_script(url: str, plan: dict[str, int], chunk_files: list[Path]) -> str:
-    """One curl process, every chunk over its one kept-alive connection (`--next` between transfers)."""
+    """One curl process, every chunk over its one kept-alive connection (`--next` between transfers). `-T <file>`
+    is fine here: the sink's upload URLs do not end in "/", so curl appends no file name."""
     parts: list[str] = []
     for (first, last), path in zip(_ranges(plan), chunk_files, strict=True):
-        if parts:
-            parts.append("--next")
-        parts += shlex.split(_curl_cmd(url, first, last, plan["video_size"]))[1:-2]  # options without "-T -"/url
-        parts += ["-T", str(path), url]
+        parts += ["--next"] if parts else []
+        parts += _curl_args(url, first, last, plan["video_size"], str(path))
     return "set -euo pipefail\n" + shlex.join(["curl", *parts]) + "\n"
 
 

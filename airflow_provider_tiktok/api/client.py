@@ -244,8 +244,8 @@ class _BaseClient:
         self._urls: dict[str, httpx.URL] = {}
 
     def _url(self, path: str) -> httpx.URL:
-        """The endpoint's URL, parsed once per client: httpx parses (and re-quotes) a string URL on every request,
-        which was about 15% of the CPU of a bare status poll (measured)."""
+        """The endpoint's URL, parsed once per client: httpx parses (and re-quotes) a string URL on every request
+        (a measurable share of a status poll; docs/benchmarks.md)."""
         url = self._urls.get(path)
         if url is None:
             url = self._urls[path] = httpx.URL(self.base_url + path)

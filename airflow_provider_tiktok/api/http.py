@@ -1,8 +1,8 @@
 """The httpx clients of the API layer, built one way: stock httpx, one SSL context per process.
 
 httpx builds a fresh SSL context for every client it creates, reading the whole CA bundle each time (even for plain
-http URLs): tens of milliseconds of CPU and about 0.9 MB per client (measured, docs/benchmarks.md). Status triggers
-each build a client, so one context per process is shared by all (``ssl.SSLContext`` is safe to share between
+http URLs), which docs/benchmarks.md measured as the largest per-trigger cost. Status triggers each build a client,
+so one context per process is shared by all (``ssl.SSLContext`` is safe to share between
 clients and threads). Everything else (transports, pooling, proxies from the environment) is httpx's own.
 """
 
