@@ -536,3 +536,16 @@ def test_a_refresh_answer_lost_to_a_read_timeout_either_recovers_or_is_recorded_
         assert store.load().refresh_token in live_refresh_tokens(conn)
     wait_for_delayed_requests(conn.control, TOKEN_PATH, sent=2)
     assert token_requests(conn) == 2  # the lost attempt and one retry; no storm
+
+
+def test_a_really_lost_refresh_answer_names_the_relink_command(short_lived):
+    """The emulator processes the refresh (TikTok rotates the chain), then drops the answer: the chain is gone, and
+    the first failure says so with the exact command; the store remembers it for every later reader."""
+    conn = short_lived
+    store = MemoryTokenStore(seed_of(conn))
+    conn.advance_clock(7200)
+    conn.control.inject_fault("/v2/oauth/token/", action="lost", answer="reset")
+    with pytest.raises(TikTokOAuthError) as first:
+        manager_for(conn, store, seed_of(conn), conn_id="tiktok_brand", lost_race_wait=0.2).get_access_token()
+    assert "airflow-tiktok link --qr --overwrite --conn-id tiktok_brand" in str(first.value)
+    assert store.load().relink_reason

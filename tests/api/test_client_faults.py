@@ -115,18 +115,8 @@ def test_lost_refresh_answer_ends_in_invalid_grant_without_a_retry_loop(tiktok: 
     assert [g["refresh_active"] for g in chain["generations"]] == [False, True]  # the rotated token exists
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/oauth.py raises the retry's bare 'invalid_grant: Refresh token is invalid or expired.'; after an "
-    "earlier attempt failed without an answer it should say the refresh may have rotated the token and that the "
-    "account must be linked again",
-)
-def test_invalid_grant_after_a_lost_refresh_answer_says_link_again(tiktok: TikTok) -> None:
-    old = tiktok.control.grant(CLIENT_KEY, OPEN_ID)["refresh_token"]
-    tiktok.control.inject_fault(TOKEN, action="lost")
-    with pytest.raises(TikTokOAuthError) as info:
-        _oauth(tiktok, []).refresh(old)
-    assert "link" in str(info.value).lower()
+# The same lost refresh answer through the token manager, which knows the connection and records that it must be
+# linked again: tests/test_tokens.py::test_a_really_lost_refresh_answer_names_the_relink_command.
 
 
 # --- Retry-After -----------------------------------------------------------------------------------------------
