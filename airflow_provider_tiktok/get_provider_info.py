@@ -51,6 +51,25 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "cli": ["airflow_provider_tiktok.airflow_cli.get_cli_commands"],
+        "config": {
+            "tiktok": {
+                "description": "Limits the TikTok provider keeps to on every account it posts for.",
+                "options": {
+                    "status_calls_per_minute": {
+                        "description": (
+                            "Status polls per TikTok account per minute that one triggerer process may make. TikTok "
+                            "allows 30 per access token; the default leaves 2 for the workers' own checks. With "
+                            "several triggerers, divide the budget between them (e.g. 14 each for two), or pin "
+                            "TikTok's triggers to one triggerer with trigger queues."
+                        ),
+                        "version_added": "0.2.0",
+                        "type": "integer",
+                        "example": "14",
+                        "default": "28",
+                    },
+                },
+            }
+        },
         "connection-types": [
             {
                 "connection-type": "tiktok",

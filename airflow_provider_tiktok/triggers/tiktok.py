@@ -47,10 +47,19 @@ class StatusBudget:
     connections of one creator share it. Budgets across triggerer processes are a later change.
     """
 
-    def __init__(self, calls: int, window: float) -> None:
-        self.calls = calls
+    def __init__(self, calls: int | None, window: float) -> None:
+        """:param calls: per ``window``; None reads ``[tiktok] status_calls_per_minute`` when first needed."""
+        self._calls = calls
         self.window = window
         self._stamps: dict[str, deque[float]] = {}
+
+    @property
+    def calls(self) -> int:
+        if self._calls is None:
+            from airflow.sdk import conf
+
+            self._calls = conf.getint("tiktok", "status_calls_per_minute", fallback=STATUS_CALLS_PER_MINUTE)
+        return self._calls
 
     def delay(self, key: str, now: float) -> float:
         """Seconds to wait before the next call for ``key`` is within budget (0 when it is)."""
@@ -70,7 +79,7 @@ class StatusBudget:
         self._stamps.setdefault(key, deque()).append(time.monotonic())
 
 
-STATUS_BUDGET = StatusBudget(STATUS_CALLS_PER_MINUTE, _WINDOW_SECONDS)
+STATUS_BUDGET = StatusBudget(None, _WINDOW_SECONDS)  # [tiktok] status_calls_per_minute, default 28
 
 
 def account_key(settings: TikTokConnectionSettings) -> str:

@@ -227,3 +227,24 @@ async def test_concurrent_triggers_of_one_account_all_finish(tiktok_conn):
     tiktok_conn.control.advance_clock(3601)
     events = await asyncio.gather(*tasks)
     assert [e.payload["status"] for e in events] == ["success"] * 5
+
+
+def test_the_status_budget_reads_the_tiktok_config_section(monkeypatch):
+    """``[tiktok] status_calls_per_minute`` (declared in provider info) sets the per-account budget of a triggerer."""
+    from airflow_provider_tiktok.get_provider_info import get_provider_info
+
+    option = get_provider_info()["config"]["tiktok"]["options"]["status_calls_per_minute"]
+    assert option["default"] == "28" and option["type"] == "integer"
+    assert StatusBudget(None, 60.0).calls == 28
+    monkeypatch.setenv("AIRFLOW__TIKTOK__STATUS_CALLS_PER_MINUTE", "14")
+    budget = StatusBudget(None, 60.0)
+    assert budget.calls == 14
+    import asyncio
+    import time
+
+    async def fourteen_calls() -> None:
+        for _ in range(14):
+            await budget.acquire("acct")
+
+    asyncio.run(fourteen_calls())  # within budget: no wait
+    assert budget.delay("acct", time.monotonic()) > 59.0  # the 15th call waits for the window
