@@ -44,15 +44,21 @@ class App:
 
 
 def known_apps() -> list[App]:
-    """Every client secret of the ``tiktok`` connections in the metadata DB, with their client keys."""
-    from airflow_provider_tiktok.link.store import list_connections
+    """Every client secret of the ``tiktok`` connections in the metadata DB, with their client keys (one query, no
+    token Variable read: this runs for every delivery, forged ones included)."""
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_provider_tiktok.link.store import CONN_TYPE
 
     by_secret: dict[str, tuple[set[str], list[str]]] = {}
-    for conn in list_connections():
-        if conn.settings is not None:
-            keys, ids = by_secret.setdefault(conn.settings.client_secret, (set(), []))
-            keys.add(conn.settings.client_key)
-            ids.append(conn.conn_id)
+    with create_session() as session:
+        for conn in session.scalars(select(Connection).where(Connection.conn_type == CONN_TYPE)):
+            if conn.login and conn.password:
+                keys, ids = by_secret.setdefault(conn.password, (set(), []))
+                keys.add(conn.login)
+                ids.append(conn.conn_id)
     return [App(secret, frozenset(keys), tuple(ids)) for secret, (keys, ids) in by_secret.items()]
 
 
