@@ -23,7 +23,10 @@ log = logging.getLogger(__name__)
 TESTED_AIRFLOW = (3, 3)
 
 # (module, attribute) for each private name used here; the compat test imports each one.
-PRIVATE_NAMES = (("airflow.sdk.execution_time.task_runner", "SUPERVISOR_COMMS"),)
+PRIVATE_NAMES = (
+    ("airflow.sdk.execution_time.task_runner", "SUPERVISOR_COMMS"),
+    ("airflow.assets.manager", "asset_manager"),
+)
 
 
 def airflow_version() -> tuple[int, int]:
@@ -158,3 +161,28 @@ def has_private(module: str, name: str) -> bool:
     """``module`` defines ``name``, or declares it (``SUPERVISOR_COMMS`` is only annotated until a runner sets it)."""
     mod = importlib.import_module(module)
     return hasattr(mod, name) or name in getattr(mod, "__annotations__", {})
+
+
+def register_asset_event(uri: str, extra: dict[str, Any]) -> bool:
+    """Record an event on the asset ``uri`` from the API server (the webhook receiver), queueing the DAGs scheduled
+    on it, as ``POST /api/v2/assets/events`` does. False when no DAG declares the asset (there is no row to attach
+    an event to, and nothing would be scheduled).
+
+    Why private: that REST route calls ``airflow.assets.manager.asset_manager.register_asset_change``, and there is
+    no public in-process equivalent; calling our own API server over HTTP would need credentials it does not have.
+    One event per asset with that URI, whatever its name.
+    """
+    from airflow.assets.manager import asset_manager
+    from airflow.models.asset import AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        assets = session.scalars(select(AssetModel).where(AssetModel.uri == uri)).all()
+        events = [
+            asset_manager.register_asset_change(
+                asset=asset, extra=extra, source_is_api=True, api_user_teams=set(), session=session
+            )
+            for asset in assets
+        ]
+        return any(event is not None for event in events)

@@ -57,6 +57,25 @@ class VariableBackend(Protocol):
     def delete(self, key: str) -> None: ...
 
 
+class MetadataDbVariables:
+    """The metadata DB through ``compat``: what a process outside any task uses (the API server's webhook receiver)."""
+
+    def get(self, key: str) -> str | None:
+        from airflow_provider_tiktok import compat
+
+        return compat.get_variable(key)
+
+    def set(self, key: str, value: str, description: str) -> None:
+        from airflow_provider_tiktok import compat
+
+        compat.set_variable(key, value, description)
+
+    def delete(self, key: str) -> None:
+        from airflow_provider_tiktok import compat
+
+        compat.delete_variable(key)
+
+
 class SdkVariables:
     """``airflow.sdk.Variable``: what a running task may use (it goes through the API server)."""
 
@@ -158,3 +177,8 @@ def forget(account: str, key: str) -> bool:
 def find(key: str, conn_id: str | None = None) -> list[PublishRecord]:
     """Entries whose key is ``key`` (for ``forget`` by key when the account is not at hand)."""
     return [r for r in _all_records() if r.key == key and (conn_id is None or r.conn_id == conn_id)]
+
+
+def by_publish_id(publish_id: str) -> list[PublishRecord]:
+    """Entries whose current publish is ``publish_id`` (a webhook names only that). Reads every entry: O(ledger)."""
+    return [r for r in _all_records() if r.publish_id == publish_id]
