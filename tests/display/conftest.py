@@ -62,3 +62,11 @@ def post_videos(conn: Any, count: int, *, title: str = "clip {n}", privacy: str 
 def video_ids(conn: Any) -> dict[str, str]:
     """publish_id -> the item id the emulator gave each completed post."""
     return {p["publish_id"]: p["video_id"] for p in conn.control.posts() if p.get("video_id")}
+
+
+@pytest.fixture
+def small_video(tmp_path: Any) -> Any:
+    """A 3-second MP4 of 200 KB: one chunk."""
+    path = tmp_path / "small.mp4"
+    make_mp4(path, duration_s=3.0, size=200_000, seed=3)
+    return path
