@@ -115,25 +115,31 @@ class TikTokResolvePostIdOperator(TikTokBaseOperator):
             self.not_yet(record, end, f"the publish is still {record.phase.value}")
         publish_id = record.publish_id
         status = self.ask(context, client, publish_id, waiting_since)
-        if status.is_failed:
-            raise AirflowFailException(f"Key {record.key}: publish {publish_id} FAILED ({status.fail_reason})")
-        if status.post_ids:
-            ids = tuple(str(i) for i in status.post_ids)
-            return self.finish(context, self.save(ledger, record, ids, status.status), "status")
-        if status.status != PUBLISH_COMPLETE:
-            self.not_yet(record, end, f"TikTok reports {status.status} (not posted yet)")
+        if status is not None:
+            if status.is_failed:
+                raise AirflowFailException(f"Key {record.key}: publish {publish_id} FAILED ({status.fail_reason})")
+            if status.post_ids:
+                ids = tuple(str(i) for i in status.post_ids)
+                return self.finish(context, self.save(ledger, record, ids, status.status), "status")
+            if status.status != PUBLISH_COMPLETE:
+                self.not_yet(record, end, f"TikTok reports {status.status} (not posted yet)")
         found = self.search(context, client, record, start, end, waiting_since)
         self.log.info("Key %s: found post %s in the video list (created %s)", record.key, found.id, found.create_time)
-        return self.finish(context, self.save(ledger, record, (found.id,), status.status), "video_list")
+        done = status.status if status is not None else record.status
+        return self.finish(context, self.save(ledger, record, (found.id,), done), "video_list")
 
     def ask(
         self, context: Context, client: TikTokClient, publish_id: str, waiting_since: float | None
-    ) -> PublishStatus:
-        from airflow_provider_tiktok.api.errors import TikTokError
+    ) -> PublishStatus | None:
+        """The publish's status; None when TikTok no longer knows the publish (the video list may still find it)."""
+        from airflow_provider_tiktok.api.errors import ErrorKind, TikTokError
 
         try:
             return client.fetch_status(publish_id)
         except TikTokError as exc:
+            if exc.kind is ErrorKind.PERMANENT and not exc.code.startswith("scope_"):
+                self.log.warning("Status of publish %s unavailable (%s); looking in the video list", publish_id, exc)
+                return None
             self.wait_or_raise(context, exc, f"Checking the status of publish {publish_id}", waiting_since)
 
     def search(

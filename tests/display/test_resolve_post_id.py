@@ -115,6 +115,26 @@ def test_ids_status_never_reports_are_matched_by_caption(display_conn, small_vid
         assert entry(key).post_ids == (item_id(display_conn, out["publish_id"]),)
 
 
+def test_a_publish_tiktok_forgot_is_still_found_in_the_video_list(display_conn, small_video):
+    import dataclasses
+
+    from airflow.models.variable import Variable
+
+    from airflow_provider_tiktok.publishing.ledger import variable_key
+
+    display_conn.control.settings(post_id_missing_rate=1.0)
+    out = publish("rp_forgot_publish", small_video, "row-5", "Forgotten")
+    record = entry("row-5")
+    forgotten = dataclasses.replace(record, publish_id="v_pub_file~v2.unknown")  # status/fetch: invalid_publish_id
+    Variable.set(variable_key(record.account, record.key), forgotten.to_json())
+    result = resolve("rp_forgot", "row-5")
+    assert result.states == {"resolve": "success"}
+    assert result.xcom("resolve")["post_ids"] == [item_id(display_conn, out["publish_id"])]
+    assert result.xcom("resolve")["resolved_by"] == "video_list"
+    last_status = [r for r in display_conn.control.requests() if r["path"] == STATUS_PATH][-1]
+    assert last_status["status"] == 400  # TikTok did not know the publish any more
+
+
 def test_an_id_that_arrived_in_status_is_taken_from_there(display_conn, small_video):
     display_conn.control.settings(moderation_seconds=600)
     out = publish("rp_status_publish", small_video, "row-2", "From status")
