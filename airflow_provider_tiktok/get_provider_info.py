@@ -20,6 +20,8 @@ HOW_TO_GUIDES = [
     "docs/howto/init_video.md",
     "docs/howto/upload_video.md",
     "docs/howto/publish_status_sensor.md",
+    "docs/howto/video_metrics.md",
+    "docs/howto/resolve_post_id.md",
     "docs/howto/webhooks.md",  # the receiver is a plugin (entry point airflow.plugins), not in this dict
 ]
 

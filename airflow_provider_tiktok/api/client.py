@@ -307,6 +307,18 @@ class TikTokClient(_BaseClient):
             if delay:
                 self.retry.sleep(delay)
 
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One idempotent JSON call (the ``data`` of the answer) with this client's token, retries and errors: what
+        the read-only Display API (``api/display.py``) builds on. Not for init calls, which must not be resent."""
+        return self._call(_Call(method, path, body, params))
+
     def creator_info(self) -> CreatorInfo:
         """Who is posting and what they may post now; daily caps arrive here with HTTP 200 and are raised."""
         return CreatorInfo.from_api(self._call(_Call("POST", CREATOR_INFO_PATH)))

@@ -28,6 +28,7 @@ from airflow_provider_tiktok.tokens import (
 
 if TYPE_CHECKING:
     from airflow_provider_tiktok.api.client import AsyncTikTokClient, RetryPolicy, TikTokClient
+    from airflow_provider_tiktok.api.display import DisplayClient
     from airflow_provider_tiktok.api.oauth import TikTokOAuthClient
 
 _LEGACY_PREFIX = "extra__tiktok__"
@@ -221,6 +222,12 @@ class TikTokHook(BaseHook):
         from airflow_provider_tiktok.api.client import TikTokClient
 
         return TikTokClient(self.settings.api_base_url, self.token_manager(), **self._retry_kwargs())
+
+    def get_display_client(self) -> DisplayClient:
+        """The Display API (profile stats, video list, video query) over :meth:`get_client`'s client."""
+        from airflow_provider_tiktok.api.display import DisplayClient
+
+        return DisplayClient(self.get_client())
 
     def get_conn(self) -> TikTokClient:
         """Airflow's conventional accessor; the same as :meth:`get_client`."""

@@ -12,7 +12,9 @@ Module imports stay cheap (no httpx, no API layer): DAG parsing imports this mod
 from __future__ import annotations
 
 from airflow_provider_tiktok.operators.base import DEFAULT_CONN_ID, TikTokBaseOperator, TikTokCreatorInfoOperator
+from airflow_provider_tiktok.operators.metrics import TikTokVideoMetricsOperator
 from airflow_provider_tiktok.operators.photo import TikTokPhotoPostOperator
+from airflow_provider_tiktok.operators.post_id import TikTokResolvePostIdOperator
 from airflow_provider_tiktok.operators.publish import TikTokPublishOperator
 from airflow_provider_tiktok.operators.steps import TikTokInitVideoOperator, TikTokUploadVideoOperator
 from airflow_provider_tiktok.operators.video import TikTokPublishVideoOperator
@@ -25,5 +27,7 @@ __all__ = [
     "TikTokPhotoPostOperator",
     "TikTokPublishOperator",
     "TikTokPublishVideoOperator",
+    "TikTokResolvePostIdOperator",
     "TikTokUploadVideoOperator",
+    "TikTokVideoMetricsOperator",
 ]
