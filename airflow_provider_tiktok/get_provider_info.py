@@ -70,6 +70,16 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "14",
                         "default": "28",
                     },
+                    "webhook_tolerance_seconds": {
+                        "description": (
+                            "How far a webhook's TikTok-Signature timestamp may be from the API server's clock before "
+                            "the delivery is refused as stale (a replay guard)."
+                        ),
+                        "version_added": "0.2.0",
+                        "type": "float",
+                        "example": "600",
+                        "default": "300",
+                    },
                 },
             }
         },
