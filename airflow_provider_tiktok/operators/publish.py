@@ -26,7 +26,6 @@ from airflow_provider_tiktok.operators._common import (
     default_deferrable,
     final_statuses,
     raise_for_event,
-    to_airflow_error,
 )
 from airflow_provider_tiktok.operators.args import (
     check_bool,
@@ -35,7 +34,8 @@ from airflow_provider_tiktok.operators.args import (
     check_optional_text,
     check_seconds,
 )
-from airflow_provider_tiktok.operators.base import Identity, TikTokBaseOperator
+from airflow_provider_tiktok.operators.base import TikTokBaseOperator
+from airflow_provider_tiktok.operators.facts import ask_tiktok, fresh_record
 from airflow_provider_tiktok.operators.results import (
     ambiguous_message,
     build_result,
@@ -45,7 +45,7 @@ from airflow_provider_tiktok.operators.results import (
     publish_outputs,
 )
 from airflow_provider_tiktok.operators.upload import UploadRun, verify_uploaded_prefix
-from airflow_provider_tiktok.publishing.decide import Action, Decision, Goal, Situation, TikTokView, decide
+from airflow_provider_tiktok.publishing.decide import Action, Decision, Goal, Situation, decide
 from airflow_provider_tiktok.publishing.ledger import PublishLedger, SdkVariables, account_of, task_instance_key
 from airflow_provider_tiktok.publishing.record import Phase, PublishRecord
 
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from airflow_provider_tiktok.api.client import TikTokClient
     from airflow_provider_tiktok.hooks.tiktok import TikTokHook
     from airflow_provider_tiktok.operators._source import VideoFile
-    from airflow_provider_tiktok.operators.strategy import PostStrategy, Prepared
+    from airflow_provider_tiktok.operators.strategy import PostStrategy
 
 PULL_FAILURES = ("video_pull_failed", "photo_pull_failed")
 BUSY_WAIT = 60.0
@@ -221,7 +221,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
         view = None
         stored = False
         if record is not None and record.publish_id and record.phase in (Phase.INITIALISED, Phase.UPLOADED):
-            view = self.ask_tiktok(client, record.publish_id)
+            view = ask_tiktok(self.log, client, record.publish_id)
             if record.source == "FILE_UPLOAD" and record.phase is Phase.INITIALISED:
                 stored = UploadUrlVault.get(record.publish_id) is not None
         situation = Situation(
@@ -238,26 +238,6 @@ class TikTokPublishOperator(TikTokBaseOperator):
         if resuming and not verify_uploaded_prefix(record, video, decision.from_byte, self.log):  # type: ignore[arg-type]
             decision = decide(record, dataclasses.replace(situation, source_changed=True))
         return decision
-
-    def ask_tiktok(self, client: TikTokClient, publish_id: str) -> TikTokView:
-        from airflow_provider_tiktok.api.errors import TikTokError
-
-        try:
-            status = client.fetch_status(publish_id)
-        except TikTokError as exc:
-            if exc.code == "invalid_publish_id":
-                return TikTokView(unknown_publish=True)
-            if exc.retryable:
-                self.log.warning("Could not ask TikTok about publish %s now (%s)", publish_id, exc.code)
-                return TikTokView()
-            raise to_airflow_error(exc, f"Checking earlier publish {publish_id}") from exc
-        self.log.info("TikTok reports publish %s as %s", publish_id, status.status)
-        return TikTokView(
-            status=str(status.status),
-            uploaded_bytes=status.uploaded_bytes or 0,
-            fail_reason=status.fail_reason,
-            post_ids=tuple(status.post_ids),
-        )
 
     # -- starting fresh --
 
@@ -284,7 +264,10 @@ class TikTokPublishOperator(TikTokBaseOperator):
         now = time.time()
         if record is not None and decision.supersede and record.publish_id:
             UploadUrlVault.discard(record.publish_id, self.log)
-        claim = self.new_record(ledger, record, post, prepared, identity, now, decision)
+        claim = fresh_record(
+            ledger, record, post, prepared, identity, now, decision, owner=self._owner, draft=self.draft,
+            conn_id=self.tiktok_conn_id,
+        )  # fmt: skip
         claimed = ledger.claim(claim)
         if claimed.owner != claim.owner or claimed.updated_at != claim.updated_at:
             self.defer_wait(f"task {claimed.owner} claimed this key at the same moment", BUSY_WAIT, since)
@@ -315,41 +298,6 @@ class TikTokPublishOperator(TikTokBaseOperator):
                 raise AirflowException(f"The fresh upload URL of publish {publish_id} was refused: {exc}") from exc
         return record
 
-    def new_record(
-        self,
-        ledger: PublishLedger,
-        record: PublishRecord | None,
-        post: PostStrategy,
-        prepared: Prepared,
-        identity: Identity,
-        now: float,
-        decision: Decision,
-    ) -> PublishRecord:
-        earlier: tuple[str, ...] = ()
-        if record is not None:
-            earlier = record.superseding(now, decision.reason).superseded if decision.supersede else record.superseded
-        return PublishRecord(
-            account=ledger.account,
-            key=ledger.key,
-            phase=Phase.INIT_SENT,
-            media=post.media,
-            mode="draft" if self.draft else "direct",
-            source=post.source,
-            owner=self._owner,
-            created_at=record.created_at if record is not None else now,
-            updated_at=now,
-            conn_id=self.tiktok_conn_id,
-            title=post.title,
-            plan=prepared.plan,
-            content_type=prepared.video.content_type if prepared.video else None,
-            fingerprint=prepared.video.fingerprint if prepared.video else None,
-            init_sent_at=now,
-            creator_username=identity.username,
-            creator_nickname=identity.nickname,
-            superseded=earlier,
-            pull_retries=record.pull_retries if record is not None else 0,
-        )
-
     def upload(
         self, client: TikTokClient, ledger: PublishLedger, record: PublishRecord, video: VideoFile, start: int
     ) -> PublishRecord:
@@ -374,7 +322,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
         interval = self.poll_interval
         self._live = (client, ledger, publish_id)
         while True:
-            view = self.ask_tiktok(client, publish_id)
+            view = ask_tiktok(self.log, client, publish_id)
             if view.status in self.wait_for or view.status == FAILED:
                 status = client_status(view)
                 return self.execute_complete(context, event=final_event(publish_id, status).payload)
