@@ -450,7 +450,10 @@ def cmd_list(args: argparse.Namespace, term: Terminal) -> int:
             print(f"  RELINK:   {tokens.relink_reason}", file=term.out)
             print(f"            run: {relink_command(conn.conn_id)}", file=term.out)
         if args.check:
-            print(f"  check:    {_check(conn)}", file=term.out)
+            check, stats = _check(conn)
+            print(f"  check:    {check}", file=term.out)
+            if stats:
+                print(f"  stats:    {stats}", file=term.out)
     term.out.flush()
     return 0
 
@@ -464,17 +467,31 @@ def _manager(s: TikTokConnectionSettings) -> TokenManager:
     return TokenManager(oauth, VariableTokenStore(s.token_variable_key), s.seed, conn_id=s.conn_id, lost_race_wait=0.0)
 
 
-def _check(conn: store.StoredConnection) -> str:
+def _check(conn: store.StoredConnection) -> tuple[str, str | None]:
+    """Who the connection belongs to, and the account's stats (Display API, scope user.info.stats)."""
     if conn.settings is None:
-        return "not checked (connection incomplete)"
+        return "not checked (connection incomplete)", None
     from airflow_provider_tiktok.api.client import TikTokClient
+    from airflow_provider_tiktok.api.display import DisplayClient
 
     client = TikTokClient(conn.settings.api_base_url, _manager(conn.settings))
     try:
         user = client.user_info()
     except TikTokError as exc:
-        return f"FAILED: {exc}"
-    return f"ok, {user.display_name or '?'} (open_id {user.open_id})"
+        return f"FAILED: {exc}", None
+    try:
+        stats = DisplayClient(client).user_info()
+    except TikTokError as exc:
+        if exc.code in ("scope_permission_missed", "scope_not_authorized"):
+            summary = "not granted (link again with --scopes including user.info.stats)"
+        else:
+            summary = f"FAILED: {exc}"
+    else:
+        summary = (
+            f"{stats.follower_count} followers, {stats.following_count} following, {stats.likes_count} likes, "
+            f"{stats.video_count} videos"
+        )
+    return f"ok, {user.display_name or '?'} (open_id {user.open_id})", summary
 
 
 # --- revoke -----------------------------------------------------------------------------------------------------

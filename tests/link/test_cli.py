@@ -523,6 +523,18 @@ def test_list_check_asks_tiktok(emu, conn_id):
     run = Run()("list", "--check")
     block = run.out.getvalue().split(conn_id, 1)[1].split("\ntiktok_", 1)[0]
     assert f"check:    ok, Alice Anders (open_id {OPEN_ID})" in block
+    assert "stats:    not granted (link again with --scopes including user.info.stats)" in block
+
+
+def test_list_check_shows_the_accounts_stats_when_granted(emu, conn_id):
+    scopes = "user.info.basic,user.info.stats,video.publish,video.upload"
+    run = paste_run(emu, scope=scopes)(
+        *link_args(emu, conn_id, "--paste", "--redirect-uri", WEB_REDIRECT, "--scopes", scopes)
+    )
+    assert run.code == 0, run.text
+    run = Run()("list", "--check")
+    block = run.out.getvalue().split(conn_id, 1)[1].split("\ntiktok_", 1)[0]
+    assert re.search(r"stats: +\d+ followers, \d+ following, \d+ likes, \d+ videos", block), block
 
 
 def test_list_shows_a_connection_that_must_be_linked_again(emu, conn_id):
