@@ -16,6 +16,7 @@ EXPECTED = {
     "tiktok_content_calendar",
     "youtube_to_tiktok",
     "shopify_to_tiktok",
+    "tiktok_post_performance",
 }
 
 
