@@ -114,7 +114,7 @@ class UploadRun:
         self._start_offset = 0
 
     def send(self, upload_url: str, start: int) -> PublishRecord:
-        from airflow_provider_tiktok.api.errors import TikTokError, TikTokUploadExpiredError
+        from airflow_provider_tiktok.api.errors import TikTokError, TikTokUploadExpiredError, TikTokValidationError
 
         publish_id = self.record.publish_id
         where = f" from byte {start:,}" if start else ""
@@ -148,7 +148,7 @@ class UploadRun:
                 self.save(self.record.evolve(time.time(), phase=Phase.FAILED, error=f"upload URL: {exc.code}"))
                 raise
             except TikTokError as exc:
-                if exc.code == "video" or getattr(exc, "field", None) == "video":
+                if isinstance(exc, TikTokValidationError) and exc.field == "video":  # the file changed under us
                     raise AirflowFailException(f"Uploading publish {publish_id} failed: {exc}") from exc
                 raise to_airflow_error(exc, f"Uploading publish {publish_id}") from exc
         self.record = self.save(self.record.evolve(time.time(), phase=Phase.UPLOADED))

@@ -28,13 +28,19 @@ COLUMNS = (
 )
 
 
+class SubParsers(Protocol):
+    """What ``add_commands`` needs of ``ArgumentParser.add_subparsers()``'s result (typeshed names it privately)."""
+
+    def add_parser(self, name: str, *, help: str) -> argparse.ArgumentParser: ...
+
+
 class Terminal(Protocol):
     out: TextIO
 
     def say(self, text: str) -> None: ...
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
+def add_commands(sub: SubParsers) -> None:
     hist = sub.add_parser("history", help="list the publish ledger: every post, its status, id and URL")
     hist.add_argument("--conn-id", help="only this connection's publishes")
     hist.add_argument("--status", help="a phase (done, failed, initialised, ...) or a TikTok status (PUBLISH_COMPLETE)")

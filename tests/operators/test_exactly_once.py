@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from airflow.sdk import DAG
 
 from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
@@ -113,19 +114,6 @@ def test_expired_upload_url_starts_over_and_the_old_publish_never_completes(tikt
     assert "expired or is unknown (HTTP 403); that publish can never complete" in capsys.readouterr().out
 
 
-def test_changed_video_is_not_resumed_into_the_old_upload(tiktok_conn, video, capsys):
-    tiktok_conn.control.settings(processing_seconds=0)
-    tiktok_conn.control.inject_fault(UPLOAD, nth=2, action="reset")
-    dag = _dag("eo_changed_video", video, retries=0)
-    first = run_dag(dag)
-    assert first.states == {"publish": "failed"}
-    make_mp4(video, duration_s=5.0, size=11_000_000, seed=99)  # same name and size, different bytes
-    second = clear_and_rerun(dag, first, ["publish"])
-    assert second.states == {"publish": "success"}
-    assert_one_post(tiktok_conn, video, second)
-    assert "the video's size or fingerprint changed since its upload began" in capsys.readouterr().out
-
-
 def test_clearing_a_finished_task_does_not_post_again(tiktok_conn, small_video):
     tiktok_conn.control.settings(processing_seconds=0)
     dag = _dag("eo_clear_done", small_video)
@@ -147,21 +135,38 @@ def test_file_upload_init_lost_in_transit_is_safe_to_redo(tiktok_conn, small_vid
     assert "a FILE_UPLOAD publish without its URL can never post" in capsys.readouterr().out
 
 
-def test_a_change_inside_the_uploaded_bytes_is_caught_even_with_the_same_size_and_ends(tiktok_conn, video, capsys):
-    """Only the middle of chunk 1 changes: the cheap fingerprint (size, first and last MiB) matches, the digest not."""
-    tiktok_conn.control.settings(processing_seconds=0)
-    tiktok_conn.control.inject_fault(UPLOAD, nth=2, action="reset")
-    dag = _dag("eo_changed_middle", video, retries=0)
-    first = run_dag(dag)
-    assert first.states == {"publish": "failed"}
+def _rewrite_whole_file(video):
+    make_mp4(video, duration_s=5.0, size=11_000_000, seed=99)  # same name and size, different bytes
+
+
+def _change_middle_of_chunk_1(video):
+    """The cheap fingerprint (size, first and last MiB) still matches; only the chunk digest does not."""
     data = bytearray(video.read_bytes())
     data[3_000_000:3_000_010] = b"0123456789"
     video.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_rewrite_whole_file, "the video's size or fingerprint changed since its upload began"),
+        (_change_middle_of_chunk_1, "chunk 1 of the video differs from the bytes TikTok already has"),
+    ],
+    ids=["fingerprint", "chunk-digest"],
+)
+def test_a_changed_video_is_not_resumed_into_the_old_upload(tiktok_conn, video, capsys, change, message):
+    tiktok_conn.control.settings(processing_seconds=0)
+    tiktok_conn.control.inject_fault(UPLOAD, nth=2, action="reset")
+    dag_id = f"eo_changed_{change.__name__.strip('_')}"
+    dag = _dag(dag_id, video, retries=0)
+    first = run_dag(dag)
+    assert first.states == {"publish": "failed"}
+    change(video)
     second = clear_and_rerun(dag, first, ["publish"])
     assert second.states == {"publish": "success"}
     assert_one_post(tiktok_conn, video, second)
-    assert "chunk 1 of the video differs from the bytes TikTok already has" in capsys.readouterr().out
-    assert len(ledger_entry("eo_changed_middle").superseded) == 1
+    assert message in capsys.readouterr().out
+    assert len(ledger_entry(dag_id).superseded) == 1
 
 
 def test_idempotency_key_survives_new_runs_and_a_deleted_state_store(tiktok_conn, small_video, capsys):
