@@ -10,12 +10,13 @@ import pytest
 import respx
 
 from airflow_provider_tiktok.api.chunks import plan_chunks
-from airflow_provider_tiktok.api.client import RetryPolicy, TikTokClient, parse_upload_progress
+from airflow_provider_tiktok.api.client import RetryPolicy, TikTokClient
 from airflow_provider_tiktok.api.errors import (
     TikTokPermanentError,
     TikTokRateLimitError,
     TikTokRetryableError,
 )
+from airflow_provider_tiktok.api.upload_session import parse_upload_progress
 
 BASE = "https://open.tiktokapis.com"
 UPLOAD_URL = "https://open-upload.tiktokapis.com/video/?upload_id=1&upload_token=SECRETUPLOADTOKEN"
