@@ -181,7 +181,7 @@ def _all_records() -> Iterator[PublishRecord]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows = session.query(VariableModel).filter(VariableModel.key.startswith(VARIABLE_PREFIX)).all()
+        rows = session.query(VariableModel).filter(VariableModel.key.startswith(VARIABLE_PREFIX, autoescape=True)).all()
         values = [row.val for row in rows]
     for value in values:
         if value:
@@ -203,7 +203,10 @@ def forget(account: str, key: str) -> bool:
         deleted = session.query(VariableModel).filter(VariableModel.key == name).delete()
         for publish_id in ids:
             session.query(VariableModel).filter(
-                or_(VariableModel.key == index_key(publish_id), VariableModel.key.startswith(facts_prefix(publish_id)))
+                or_(
+                    VariableModel.key == index_key(publish_id),
+                    VariableModel.key.startswith(facts_prefix(publish_id), autoescape=True),
+                )
             ).delete(synchronize_session=False)
     return bool(deleted)
 

@@ -74,7 +74,7 @@ def load_all() -> dict[str, list[WebhookEvent]]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows = session.query(VariableModel).filter(VariableModel.key.startswith(FACTS_PREFIX)).all()
+        rows = session.query(VariableModel).filter(VariableModel.key.startswith(FACTS_PREFIX, autoescape=True)).all()
         values = [row.val for row in rows]
     by_publish: dict[str, list[WebhookEvent]] = {}
     for value in values:

@@ -96,7 +96,7 @@ def test_an_id_that_reaches_status_late_is_found_in_the_video_list(display_conn,
     record = entry("row-1")
     assert record.post_ids == (post_id,) and record.post_url == url
     assert record.result["post_url"] == url  # what a rerun of the publishing task returns
-    event = {"publish_id": out["publish_id"], "post_url": url, "post_ids": [post_id]}
+    event = {"publish_id": out["publish_id"], "post_url": url, "post_ids": [post_id], "conn_id": "tiktok_default"}
     assert asset_events("tiktok://launches") == [event]
     assert result.xcom("resolve", "_link_TikTokPostLink") == url
     paths = [r["path"] for r in display_conn.control.requests() if r["path"] in (STATUS_PATH, LIST)]
