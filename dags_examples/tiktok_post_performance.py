@@ -112,12 +112,11 @@ def tiktok_post_performance() -> None:
         print(f"{len(rows)} post(s) announced since {since}")
         return len(rows)
 
-    @task(multiple_outputs=True)
-    def due_snapshots(**context: Any) -> dict[str, Any]:
-        """The snapshots due by this run and not taken yet, and the posts to measure grouped by connection.
-
-        Returns ``{"post_ids": [...], "due": {post_id: {snapshot: due_at}}, "batches": [{"tiktok_conn_id": ...,
-        "post_ids": [...]}, ...]}``, each key its own XCom.
+    @task
+    def due_snapshots(**context: Any) -> list[dict[str, Any]]:
+        """The snapshots due by this run and not taken yet: the posts to measure, one batch per connection
+        (``[{"tiktok_conn_id": ..., "post_ids": [...]}, ...]``, the metrics task's mapped arguments), and, as the
+        ``due`` XCom, ``{post_id: {snapshot: due_at}}``.
         """
         now = context["dag_run"].run_after
         db = database()
@@ -134,12 +133,12 @@ def tiktok_post_performance() -> None:
             if post_id in due:
                 by_conn.setdefault(conn_id, []).append(post_id)
         print(f"due at {iso(now)}: {due or 'nothing'}")
-        batches = [{"tiktok_conn_id": conn_id, "post_ids": ids} for conn_id, ids in sorted(by_conn.items())]
-        return {"post_ids": sorted(due), "due": due, "batches": batches}
+        context["ti"].xcom_push(key="due", value=due)
+        return [{"tiktok_conn_id": conn_id, "post_ids": ids} for conn_id, ids in sorted(by_conn.items())]
 
     due = due_snapshots()
     # One task instance per connection with posts due (none: the task is skipped, and load loads nothing).
-    metrics = TikTokVideoMetricsOperator.partial(task_id="metrics").expand_kwargs(due["batches"])
+    metrics = TikTokVideoMetricsOperator.partial(task_id="metrics").expand_kwargs(due)
 
     @task(trigger_rule="none_failed")
     def load(per_conn: list[list[dict[str, Any]]], due: dict[str, dict[str, str]]) -> int:
