@@ -219,15 +219,19 @@ def find(key: str, conn_id: str | None = None) -> list[PublishRecord]:
 def by_publish_id(publish_id: str) -> list[PublishRecord]:
     """The entry whose current publish is ``publish_id`` (a webhook names only that), from the metadata DB.
 
-    Two reads through the index. Without an index row: the entries written before the index existed are read once
-    (``backfill_index``); after that, a miss is a publish this deployment did not make (or a superseded one)."""
+    Two reads through the index. The entry may not name the id yet (the index is written just before it, and an
+    event can arrive in between); it is its entry unless the id was superseded. Without an index row: the entries
+    written before the index existed are read once (``backfill_index``); after that, a miss is a publish this
+    deployment did not make."""
     db = MetadataDbVariables()
     name = db.get(index_key(publish_id))
     if name is None:
         return [] if db.get(INDEX_BACKFILLED) is not None else backfill_index(publish_id)
     raw = db.get(name)
     record = PublishRecord.from_json(raw) if raw else None
-    return [record] if record is not None and record.publish_id == publish_id else []
+    if record is None or publish_id in record.superseded or record.publish_id not in (publish_id, None):
+        return []
+    return [record]
 
 
 def backfill_index(publish_id: str | None = None) -> list[PublishRecord]:

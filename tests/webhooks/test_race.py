@@ -166,3 +166,24 @@ def test_facts_of_a_superseded_publish_say_nothing_about_the_new_one(book):
     book.index("v_pub_file~v2-1.next")
     book.save(current.superseding(time.time(), "expired").evolve(time.time(), publish_id="v_pub_file~v2-1.next"))
     assert seen(book).post_ids == ()
+
+
+def test_an_event_between_the_index_and_the_entry_naming_the_id_is_kept(airflow_db):
+    """The operator writes the index, then the entry with the publish_id: an event in between is not lost."""
+    _clear()
+    now = time.time()
+    claimed = PublishRecord(
+        account="open-race", key="row-early", phase=Phase.INIT_SENT, media="video", mode="direct",
+        source="PULL_FROM_URL", owner="d/r/publish/-1", created_at=now, updated_at=now, conn_id="tiktok_default",
+        title="Early", creator_username="brand",
+    )  # fmt: skip
+    entry = PublishLedger(claimed.account, claimed.key, MetadataDbVariables())
+    entry.save(claimed)
+    entry.index(PUBLISH_ID)
+
+    outcome = handle.handle(event(events.COMPLETE, 100))  # TikTok is faster than the entry's next write
+    entry.save(claimed.evolve(time.time(), phase=Phase.UPLOADED, publish_id=PUBLISH_ID))
+
+    assert outcome.ledger_entries == ["tiktok_default/row-early"]
+    assert seen(entry).status == "PUBLISH_COMPLETE"
+    _clear()
