@@ -160,7 +160,11 @@ def test_publish_lifecycle_forgeries_replays_and_authorization_removed(
     # A forged delivery (wrong key) and a stale one (t an hour old): 401 on every attempt, nothing changes.
     world.control.settings(webhook_bad_signature=True)
     world.control.change_privacy(publish_id, "SELF_ONLY")  # would be no_longer_publicaly_available
-    [forged] = wait_for("the forged delivery", lambda: world.delivered("post.publish.no_longer_publicaly_available"))
+    # Both attempts (the retry follows the first 401 by webhook_retry_seconds): wait for the second, not the first.
+    [forged] = wait_for(
+        "both attempts of the forged delivery",
+        lambda: [w for w in world.delivered("post.publish.no_longer_publicaly_available") if w["attempts"] == 2],
+    )
     assert (forged["status"], forged["attempts"], forged["delivered"]) == (401, 2, False)
     world.control.settings(webhook_bad_signature=False, webhook_timestamp_offset_seconds=-3600)
     world.control.redeliver_webhook(world.control.webhooks().index(forged))
