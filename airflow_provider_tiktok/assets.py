@@ -7,6 +7,11 @@ so downstream DAGs can be scheduled on new posts); ``tiktok://<account>/video/<p
 or the account's ``open_id``. Airflow calls :func:`sanitize_uri` for every ``Asset`` with this scheme, so two
 spellings of one account are one asset, and a typo fails at parse time naming the rule instead of creating an asset
 no task ever updates.
+
+:func:`published_posts` (``x-tiktok://published-posts``) is deliberately not a ``tiktok://`` URI: "every post
+this Airflow published, on any account" is not a TikTok account, and ``tiktok://posts`` would be the posts of a
+creator named ``posts`` (where the webhook receiver emits that creator's events). The ``x-`` prefix is Airflow's
+mark for a user-defined scheme: it keeps the URI verbatim.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ POST_KINDS = ("video", "photo")
 # TikTok usernames: letters, digits, "_" and "."; open_ids also carry "-". Case-insensitive on TikTok's side.
 _ACCOUNT = re.compile(r"[a-z0-9._-]{1,64}")
 _POST_ID = re.compile(r"[0-9]{1,30}")  # post ids exceed 2**53: digits, never a float
+PUBLISHED_POSTS_NAME = "tiktok_published_posts"
+PUBLISHED_POSTS_URI = "x-tiktok://published-posts"
 
 
 def sanitize_uri(uri: SplitResult) -> SplitResult:
@@ -47,6 +54,14 @@ def post_uri(account: str, post_id: str | int | None = None, kind: str = "video"
     """The normalised URI of an account's posts, or of one post when ``post_id`` is given."""
     path = f"/{kind}/{post_id}" if post_id is not None else ""
     return sanitize_uri(urlsplit(f"{SCHEME}://{account}{path}")).geturl()
+
+
+def published_posts() -> Asset:
+    """The asset of every post this deployment publishes, on any account: what the publishing examples declare as
+    their outlet and ``tiktok_post_performance`` reads; each event's extra names the post and its ``conn_id``."""
+    from airflow.sdk import Asset
+
+    return Asset(name=PUBLISHED_POSTS_NAME, uri=PUBLISHED_POSTS_URI)
 
 
 def create_asset(account: str, post_id: str | int | None = None, kind: str = "video") -> Asset:

@@ -44,6 +44,7 @@ import pendulum
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, ObjectStoragePath, Param, dag, task
 
 from airflow_provider_tiktok.api.rules import PHOTO_DESCRIPTION_MAX, PHOTO_TITLE_MAX, PHOTOS_MAX, utf16_len
+from airflow_provider_tiktok.assets import published_posts
 from airflow_provider_tiktok.operators.tiktok import TikTokPhotoPostOperator
 from airflow_provider_tiktok.publishing.ledger import entry_for
 
@@ -177,6 +178,7 @@ def shopify_to_tiktok() -> None:
         tiktok_conn_id=TIKTOK_CONN_ID,
         privacy_level=PRIVACY_LEVEL,
         map_index_template="{{ task.title }}",
+        outlets=[published_posts()],  # announces each post to tiktok_post_performance
     ).expand_kwargs(stage_photos.expand(product=find_new_products()))
 
 

@@ -48,6 +48,7 @@ import pendulum
 from airflow.sdk import Param, TaskGroup, dag, task
 
 from airflow_provider_tiktok.api.rules import VIDEO_TITLE_MAX, utf16_len
+from airflow_provider_tiktok.assets import published_posts
 from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
 from airflow_provider_tiktok.publishing.ledger import entry_for
 from airflow_provider_tiktok.publishing.record import Phase
@@ -231,6 +232,7 @@ def tiktok_content_calendar() -> None:
                 tiktok_conn_id=account,
                 pool=f"tiktok_{account}",
                 map_index_template="{{ task.idempotency_key }} {{ task.title[:40] }}",
+                outlets=[published_posts()],  # each post, with its conn_id, for tiktok_post_performance
             ).expand_kwargs(plan(calendar))
 
 

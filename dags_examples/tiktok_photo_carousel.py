@@ -20,6 +20,7 @@ import os
 import pendulum
 from airflow.sdk import Param, dag
 
+from airflow_provider_tiktok.assets import published_posts
 from airflow_provider_tiktok.operators.tiktok import TikTokPhotoPostOperator
 
 CONN_ID = os.environ.get("TIKTOK_CONN_ID", "tiktok_default")
@@ -52,6 +53,7 @@ def tiktok_photo_carousel() -> None:
         title="{{ params.title }}",
         description="{{ params.description }}",
         privacy_level="{{ params.privacy_level }}",
+        outlets=[published_posts()],  # announces the post to tiktok_post_performance
     )
     TikTokPhotoPostOperator(
         task_id="draft",

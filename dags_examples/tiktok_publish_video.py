@@ -22,6 +22,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from airflow_provider_tiktok.assets import published_posts
 from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
 
 DEFAULT_VIDEO = os.environ.get(
@@ -49,6 +50,7 @@ def tiktok_publish_video() -> None:
         video="{{ params.video_path }}",
         title="{{ params.caption }}",
         privacy_level="{{ params.privacy_level }}",
+        outlets=[published_posts()],  # announces the post to tiktok_post_performance
     )
 
     @task

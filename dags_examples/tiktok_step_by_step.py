@@ -7,7 +7,9 @@ retried) on its own in the UI:
 2. ``TikTokInitVideoOperator``: preflight checks and ``video/init``; returns the publish_id and the chunk plan (the
    upload URL carries a token, so it never goes to XCom: the operator keeps it encrypted for the upload task);
 3. ``TikTokUploadVideoOperator``: streams the file in the planned chunks (a retry continues where TikTok stopped);
-4. ``TikTokPublishStatusSensor``: waits, deferred, until TikTok reports the post (or why it failed).
+4. ``TikTokPublishStatusSensor``: waits, deferred, until TikTok reports the post (or why it failed);
+5. ``announce``: the event on the published-posts asset that ``TikTokPublishVideoOperator`` emits itself (its
+   extra: ``publish_id``, ``post_ids``, ``post_url``, ``conn_id``), so ``tiktok_post_performance`` tracks the post.
 
 The DAG renders templates as native objects, so ``upload_plan`` reaches the upload task as a dict.
 
@@ -19,10 +21,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pendulum
-from airflow.sdk import Param, dag
+from airflow.sdk import Param, dag, task
 
+from airflow_provider_tiktok.assets import published_posts
 from airflow_provider_tiktok.operators.tiktok import (
     TikTokCreatorInfoOperator,
     TikTokInitVideoOperator,
@@ -72,7 +76,19 @@ def tiktok_step_by_step() -> None:
         tiktok_conn_id=CONN_ID,
         publish_id="{{ ti.xcom_pull(task_ids='init')['publish_id'] }}",
     )
+
+    @task(outlets=[published_posts()])
+    def announce(status: dict[str, Any], creator: dict[str, Any], **context: Any) -> None:
+        """Announce the post as the one-task operator does (a private post has no id: the event says so)."""
+        post_ids = [str(i) for i in status.get("post_ids") or []]
+        username = creator.get("username")
+        url = f"https://www.tiktok.com/@{username}/video/{post_ids[0]}" if username and post_ids else None
+        context["outlet_events"][published_posts()].extra.update(
+            {"publish_id": status["publish_id"], "post_ids": post_ids, "post_url": url, "conn_id": CONN_ID}
+        )
+
     creator >> init >> upload >> wait
+    announce(wait.output, creator.output)
 
 
 tiktok_step_by_step()

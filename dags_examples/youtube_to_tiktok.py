@@ -49,6 +49,7 @@ from airflow.sdk import (
 )
 
 from airflow_provider_tiktok.api.rules import VIDEO_TITLE_MAX, utf16_len
+from airflow_provider_tiktok.assets import published_posts
 from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
 from airflow_provider_tiktok.publishing.ledger import entry_for
 
@@ -166,6 +167,7 @@ def youtube_to_tiktok() -> None:
         tiktok_conn_id=TIKTOK_CONN_ID,
         privacy_level=PRIVACY_LEVEL,
         map_index_template="{{ task.idempotency_key }}",
+        outlets=[published_posts()],  # announces each post to tiktok_post_performance
     ).expand_kwargs(find_new_videos())
 
 

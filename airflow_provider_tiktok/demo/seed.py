@@ -16,7 +16,10 @@ from airflow_provider_tiktok.emulator.control import EmulatorControl
 
 DEMO_CLIENT_KEY = "demo-client-key"
 DEMO_CLIENT_SECRET = "demo-client-secret"  # emulator only; never a real secret
-SCOPES = ("user.info.basic", "video.publish", "video.upload")
+# Posting (video.publish, video.upload) and the Display API the metrics and post-id operators read (video.list:
+# video list and query; user.info.stats: follower, like and video counts), as ``airflow-tiktok link --scopes``
+# requests them for a real app.
+SCOPES = ("user.info.basic", "user.info.stats", "video.list", "video.publish", "video.upload")
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
 """``TikTokVideoMetricsOperator``: a snapshot of the posts' counts from TikTok's Display API, as rows ready to load.
 
 Which posts: ``post_ids`` (TikTok video ids), and/or ``idempotency_keys``, each looked up in the publish ledger of
-this connection's account (``publishing/ledger.py``). A task cannot list the ledger (that needs the metadata DB, and
-tasks reach Variables only one key at a time through the API server), so the keys are named: the same keys the
-publishing tasks were given (calendar row ids, YouTube ids, ...). Entries without a post id yet are skipped with a
-warning naming ``TikTokResolvePostIdOperator``.
+this connection's account (``publishing/ledger.py``), with the post id a webhook gave when the entry has none. A
+task cannot *list* the ledger (that needs the metadata DB, and tasks reach Variables only one key at a time through
+the API server), so the keys are named: the same keys the publishing tasks were given (calendar row ids, YouTube
+ids, ...). To measure every post as it is published, without naming anything, read the publishing tasks' events on
+``assets.published_posts()`` instead, as ``dags_examples/tiktok_post_performance.py`` does. Entries without a post
+id yet are skipped with a warning naming ``TikTokResolvePostIdOperator``.
 
 One ``/v2/video/query/`` call per 20 ids (scope ``video.list``; TikTok allows 600 a minute).
 """
@@ -174,11 +176,14 @@ class TikTokVideoMetricsOperator(TikTokBaseOperator):
         if self.idempotency_keys is None:
             return origins
         from airflow_provider_tiktok.publishing.ledger import PublishLedger, SdkVariables
+        from airflow_provider_tiktok.webhooks.facts import with_facts
 
         since = check_since("since", self.since)
         account = self.account(hook)
         for key in check_str_list("idempotency_keys", self.idempotency_keys):
             record = PublishLedger(account, key, SdkVariables()).load()
+            if record is not None and not record.post_ids:  # the receiver keeps webhook facts beside the entry
+                record = with_facts(record, SdkVariables(), record.updated_at)
             if record is None:
                 self.log.warning("Key %r: no publish of it in the ledger of %s; skipped", key, self.tiktok_conn_id)
             elif since is not None and record.created_at < since:

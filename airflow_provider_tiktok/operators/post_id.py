@@ -2,7 +2,8 @@
 
 TikTok fills status/fetch's ``publicaly_available_post_id`` only once a public post passed moderation, and peers
 report it staying empty for good; until then the ledger entry (and the "View on TikTok" link) points at the profile.
-The resolver asks, in order: the ledger (already known: nothing to do), status/fetch (the id may have arrived), then
+The resolver asks, in order: the ledger (already known: nothing to do), the webhook facts the receiver kept beside
+the entry (``post.publish.publicly_available`` carries the id), status/fetch (the id may have arrived), then
 the creator's video list (``/v2/video/list/``, scope ``video.list``, newest first), matching a video created within
 ``window`` after the publish's init and whose title is the publish's caption (TikTok cuts titles to 150
 characters). Found: the ledger entry gets the post ids, the post URL and the status, and the task returns them and
@@ -70,7 +71,7 @@ class TikTokResolvePostIdOperator(TikTokBaseOperator):
         keep looking); a timedelta or seconds. Default 24 hours.
     :param outlets: assets that get an event with ``{publish_id, post_url, post_ids}`` once the id is known.
     :returns: ``{publish_id, idempotency_key, status, post_ids, post_url, resolved_by}``; ``resolved_by`` is
-        ``ledger``, ``status`` or ``video_list``.
+        ``ledger``, ``webhook``, ``status`` or ``video_list``.
     """
 
     template_fields: Sequence[str] = ("tiktok_conn_id", "idempotency_key")
@@ -91,6 +92,7 @@ class TikTokResolvePostIdOperator(TikTokBaseOperator):
     def run(self, context: Context, waiting_since: float | None = None) -> dict[str, object]:
         from airflow_provider_tiktok.publishing.ledger import PublishLedger, SdkVariables, account_of
         from airflow_provider_tiktok.publishing.record import Phase
+        from airflow_provider_tiktok.webhooks.facts import with_facts
 
         self.check_rendered()
         hook = self.hook()
@@ -104,9 +106,14 @@ class TikTokResolvePostIdOperator(TikTokBaseOperator):
                 f"No publish of key {self.idempotency_key!r} in the ledger of {self.tiktok_conn_id!r}; "
                 "`airflow-tiktok history` lists the keys"
             )
-        if record.post_ids:
+        told = with_facts(record, SdkVariables(), time.time())  # what TikTok's webhooks said, kept beside the entry
+        if told.post_ids and told.post_ids == record.post_ids:
             self.log.info("Key %s: the ledger already has post id(s) %s", record.key, ", ".join(record.post_ids))
             return self.finish(context, record, "ledger")
+        if told.post_ids:
+            self.log.info("Key %s: TikTok's webhook gave post id(s) %s", record.key, ", ".join(told.post_ids))
+            return self.finish(context, self.save(ledger, record, told.post_ids, told.status), "webhook")
+        record = told  # a webhook may have withdrawn the ids (the post is no longer public): look again
         start = record.init_sent_at or record.created_at
         end = start + self.window.total_seconds()
         if record.phase is Phase.FAILED:

@@ -286,6 +286,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
                 raise AirflowException(f"TikTok returned no upload URL for publish {publish_id}")
             UploadUrlVault.put(publish_id, result.upload_url)
         phase = Phase.INITIALISED if prepared.plan is not None else Phase.UPLOADED
+        ledger.index(publish_id)  # before the entry names it, so an entry with a publish_id is always indexed
         record = ledger.save(
             claim.evolve(time.time(), phase=phase, publish_id=publish_id, upload_issued_at=time.time())
         )

@@ -38,7 +38,10 @@ def build_result(record: PublishRecord, event: Mapping[str, object]) -> dict[str
 def publish_outputs(
     log: Logger, outlets: Iterable[object] | None, context: Context, result: Mapping[str, object]
 ) -> None:
-    """Log the outcome, push the link's XCom and attach the publish to any Asset outlets."""
+    """Log the outcome, push the link's XCom and attach the publish to any Asset outlets.
+
+    The event's extra: ``publish_id``, ``post_url``, ``post_ids`` and ``conn_id`` (the task's TikTok connection:
+    a name, never a secret), so one downstream DAG can serve every account (``tiktok_post_performance``)."""
     from airflow.sdk import Asset
 
     url = result.get("post_url")
@@ -51,10 +54,12 @@ def publish_outputs(
     if url:
         context["ti"].xcom_push(key=POST_URL_XCOM_KEY, value=url)
     ids = result.get("post_ids")
+    conn_id = getattr(context["task"], "tiktok_conn_id", None)
     extra: dict[str, JsonValue] = {
         "publish_id": str(result["publish_id"]),
         "post_url": str(url) if url else None,
         "post_ids": [str(i) for i in ids] if isinstance(ids, list) else [],
+        "conn_id": str(conn_id) if conn_id else None,
     }
     for outlet in outlets or []:
         if isinstance(outlet, Asset):

@@ -21,12 +21,26 @@ from typing import Protocol
 from airflow_provider_tiktok.publishing.record import PublishRecord
 
 VARIABLE_PREFIX = "tiktok_publish__"
+# publish_id -> the entry's Variable name, written once when init returns the id (what the webhook receiver reads).
+INDEX_PREFIX = "tiktok_publish_id__"
+# Set once the one fallback scan has indexed every entry written before the index existed: misses then mean "not a
+# publish of this deployment" and cost one read, not a read of every entry.
+INDEX_BACKFILLED = "tiktok_publish_index_backfilled"
 
 
 def variable_key(account: str, key: str) -> str:
     """The Variable holding ``(account, key)``: a digest, since keys may be long or hold any character."""
     digest = hashlib.sha256(f"{account}\0{key}".encode()).hexdigest()[:40]
     return VARIABLE_PREFIX + digest
+
+
+def publish_digest(publish_id: str) -> str:
+    return hashlib.sha256(publish_id.encode()).hexdigest()[:40]
+
+
+def index_key(publish_id: str) -> str:
+    """The index Variable of ``publish_id``: its value is the name of the ledger entry's Variable."""
+    return INDEX_PREFIX + publish_digest(publish_id)
 
 
 def task_instance_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
@@ -127,6 +141,12 @@ class PublishLedger:
         self.save(record)
         return self.load() or record
 
+    def index(self, publish_id: str) -> None:
+        """Name this entry as the one of ``publish_id`` (write-once: a publish_id belongs to one entry for good), so
+        the webhook receiver finds it in two reads instead of reading every entry."""
+        self.round_trips += 1
+        self.backend.set(index_key(publish_id), self.variable, description=f"TikTok publish index: {publish_id}")
+
 
 # -- history and forgetting: from the CLI or any process with metadata-DB access ---------------------------------
 
@@ -147,8 +167,13 @@ def _matches(record: PublishRecord, flt: HistoryFilter) -> bool:
 
 
 def history(flt: HistoryFilter | None = None) -> list[PublishRecord]:
-    """Every ledger entry (oldest first), read from the metadata DB: the publish history of this deployment."""
-    return sorted((r for r in _all_records() if _matches(r, flt or HistoryFilter())), key=lambda r: r.created_at)
+    """Every ledger entry (oldest first), read from the metadata DB with its webhook facts merged in: the publish
+    history of this deployment, as TikTok last told it."""
+    from airflow_provider_tiktok.webhooks import facts
+
+    kept = facts.load_all()
+    records = (facts.merged(r, kept.get(r.publish_id or "", ()), r.updated_at) for r in _all_records())
+    return sorted((r for r in records if _matches(r, flt or HistoryFilter())), key=lambda r: r.created_at)
 
 
 def _all_records() -> Iterator[PublishRecord]:
@@ -156,7 +181,7 @@ def _all_records() -> Iterator[PublishRecord]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows = session.query(VariableModel).filter(VariableModel.key.startswith(VARIABLE_PREFIX)).all()
+        rows = session.query(VariableModel).filter(VariableModel.key.startswith(VARIABLE_PREFIX, autoescape=True)).all()
         values = [row.val for row in rows]
     for value in values:
         if value:
@@ -164,13 +189,25 @@ def _all_records() -> Iterator[PublishRecord]:
 
 
 def forget(account: str, key: str) -> bool:
-    """Delete the entry of (account, key): the next run publishes it again (a deliberate repost). True if it existed."""
+    """Delete the entry of (account, key), with its publish_id index and webhook facts: the next run publishes it
+    again (a deliberate repost). True if it existed."""
     from airflow.models.variable import Variable as VariableModel
     from airflow.utils.session import create_session
+    from sqlalchemy import or_
 
     name = variable_key(account, key)
+    raw = MetadataDbVariables().get(name)
+    record = PublishRecord.from_json(raw) if raw else None
+    ids = [i for i in (*record.superseded, record.publish_id) if i] if record else []
     with create_session() as session:
         deleted = session.query(VariableModel).filter(VariableModel.key == name).delete()
+        for publish_id in ids:
+            session.query(VariableModel).filter(
+                or_(
+                    VariableModel.key == index_key(publish_id),
+                    VariableModel.key.startswith(facts_prefix(publish_id), autoescape=True),
+                )
+            ).delete(synchronize_session=False)
     return bool(deleted)
 
 
@@ -180,5 +217,50 @@ def find(key: str, conn_id: str | None = None) -> list[PublishRecord]:
 
 
 def by_publish_id(publish_id: str) -> list[PublishRecord]:
-    """Entries whose current publish is ``publish_id`` (a webhook names only that). Reads every entry: O(ledger)."""
-    return [r for r in _all_records() if r.publish_id == publish_id]
+    """The entry whose current publish is ``publish_id`` (a webhook names only that), from the metadata DB.
+
+    Two reads through the index. The entry may not name the id yet (the index is written just before it, and an
+    event can arrive in between); it is its entry unless the id was superseded. Without an index row: the entries
+    written before the index existed are read once (``backfill_index``); after that, a miss is a publish this
+    deployment did not make."""
+    db = MetadataDbVariables()
+    name = db.get(index_key(publish_id))
+    if name is None:
+        return [] if db.get(INDEX_BACKFILLED) is not None else backfill_index(publish_id)
+    raw = db.get(name)
+    record = PublishRecord.from_json(raw) if raw else None
+    if record is None or publish_id in record.superseded or record.publish_id not in (publish_id, None):
+        return []
+    return [record]
+
+
+def backfill_index(publish_id: str | None = None) -> list[PublishRecord]:
+    """Index every entry that has a publish_id (the fallback scan, O(ledger)), mark the index complete, and return
+    the entries of ``publish_id``. Idempotent: two receivers backfilling at once write the same values."""
+    db = MetadataDbVariables()
+    found = []
+    for record in _all_records():
+        if record.publish_id:
+            db.set(
+                index_key(record.publish_id),
+                variable_key(record.account, record.key),
+                f"TikTok publish index: {record.publish_id}",
+            )
+            if record.publish_id == publish_id:
+                found.append(record)
+    db.set(INDEX_BACKFILLED, "1", "TikTok publish index: every entry before it was indexed")
+    return found
+
+
+# -- webhook facts: what TikTok's webhooks said about a publish, kept beside its entry -----------------------------
+
+FACTS_PREFIX = "tiktok_webhook_facts__"
+
+
+def facts_prefix(publish_id: str) -> str:
+    return f"{FACTS_PREFIX}{publish_digest(publish_id)}__"
+
+
+def facts_key(publish_id: str, kind: str) -> str:
+    """One Variable per (publish, kind of event), written only by the webhook receiver (see ``webhooks/facts.py``)."""
+    return facts_prefix(publish_id) + kind

@@ -1,9 +1,9 @@
-"""What a verified webhook event changes: the publish ledger, asset events, and the re-link marker.
+"""What a verified webhook event changes: the publish's webhook facts, asset events, and the re-link marker.
 
 Runs in the API server, outside any task, so it reads and writes the metadata DB directly (connections and the
-token Variables through ``link.store``, ledger entries through ``publishing.ledger``, asset events through
-``compat``). Each step is idempotent on its own, so an event handled twice (a crash between the steps and TikTok's
-redelivery) ends in the same state.
+token Variables through ``link.store``, ledger entries (read only) through ``publishing.ledger``, the facts kept
+beside them through ``facts``, asset events through ``compat``). Each step is idempotent on its own, so an event
+handled twice (a crash between the steps and TikTok's redelivery) ends in the same state.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from airflow_provider_tiktok import compat
@@ -20,13 +19,11 @@ from airflow_provider_tiktok.publishing import ledger
 from airflow_provider_tiktok.publishing.record import PublishRecord
 from airflow_provider_tiktok.tokens import TokenSet, VariableTokenStore, relink_command, secret_digest
 from airflow_provider_tiktok.webhooks import events as ev
+from airflow_provider_tiktok.webhooks import facts
 from airflow_provider_tiktok.webhooks.events import WebhookEvent
 
 log = logging.getLogger(__name__)
 
-TIKTOK_WEB = "https://www.tiktok.com"
-# The ledger's ``status`` after each event, as status/fetch would report it (None: leave the status alone).
-STATUS_AFTER = {ev.COMPLETE: "PUBLISH_COMPLETE", ev.FAILED: "FAILED", ev.INBOX_DELIVERED: "SEND_TO_USER_INBOX"}
 # Events that tell downstream DAGs something the publishing task could not (it ended at PUBLISH_COMPLETE).
 ASSET_EVENTS = frozenset({ev.PUBLICLY_AVAILABLE, ev.NO_LONGER_PUBLIC})
 
@@ -67,7 +64,7 @@ class Outcome:
     """What handling one event did (returned in the 200 body: ids only, never a secret)."""
 
     event: str
-    ledger_entries: list[str] = field(default_factory=list)  # conn_id/key of each entry updated
+    ledger_entries: list[str] = field(default_factory=list)  # conn_id/key of each entry the event belongs to
     asset_events: list[str] = field(default_factory=list)
     relinked: list[str] = field(default_factory=list)
 
@@ -79,7 +76,7 @@ def handle(event: WebhookEvent, now: float | None = None) -> Outcome:
     now = time.time() if now is None else now
     outcome = Outcome(event.event)
     if event.event in ev.PUBLISH_EVENTS:
-        records = [update_entry(r, event, now) for r in ledger.by_publish_id(event.publish_id or "")]
+        records = record_facts(event, now)
         outcome.ledger_entries = [f"{r.conn_id}/{r.key}" for r in records]
         if event.event in ASSET_EVENTS:
             outcome.asset_events = emit_asset_events(event, records)
@@ -95,44 +92,18 @@ def handle(event: WebhookEvent, now: float | None = None) -> Outcome:
 # -- the ledger ------------------------------------------------------------------------------------------------
 
 
-def updated_record(record: PublishRecord, event: WebhookEvent, now: float) -> PublishRecord:
-    """The entry after ``event`` (pure). The phase is the publishing task's; only TikTok's facts change here:
-    ``status`` and ``fail_reason`` as status/fetch would report them, ``post_ids`` as its
-    ``publicaly_available_post_id`` (an id leaves when the post stops being public), and ``post_url``."""
-    changes: dict[str, object] = {}
-    status = STATUS_AFTER.get(event.event)
-    if status and not (status == "SEND_TO_USER_INBOX" and record.status == "PUBLISH_COMPLETE"):
-        changes["status"] = status
-    if event.event == ev.FAILED:
-        reason = event.content.get("reason")
-        changes["fail_reason"] = str(reason) if reason is not None else record.fail_reason
-    post_ids = record.post_ids
-    if event.event == ev.PUBLICLY_AVAILABLE and event.post_id not in post_ids:
-        post_ids = (*post_ids, event.post_id or "")
-    if event.event == ev.NO_LONGER_PUBLIC:
-        post_ids = tuple(p for p in post_ids if p != event.post_id)
-    if post_ids != record.post_ids:
-        changes["post_ids"] = post_ids
-        changes["post_url"] = post_url(record.creator_username, post_ids, photo=record.media == "photo")
-    if all(getattr(record, name) == value for name, value in changes.items()):
-        return record
-    return record.evolve(now, **changes)
-
-
-def update_entry(record: PublishRecord, event: WebhookEvent, now: float) -> PublishRecord:
-    new = updated_record(record, event, now)
-    if new is not record:
-        ledger.PublishLedger(record.account, record.key, ledger.MetadataDbVariables()).save(new)
-        log.info("TikTok webhook %s: ledger entry %s/%s updated", event.event, record.conn_id, record.key[:80])
-    return new
-
-
-def post_url(username: str | None, post_ids: Iterable[str], *, photo: bool) -> str | None:
-    """Like the operators' link: the first public post, else the creator's profile (None without a username)."""
-    ids = list(post_ids)
-    if not username:
-        return None
-    return f"{TIKTOK_WEB}/@{username}/{'photo' if photo else 'video'}/{ids[0]}" if ids else f"{TIKTOK_WEB}/@{username}"
+def record_facts(event: WebhookEvent, now: float) -> list[PublishRecord]:
+    """The entries ``event`` belongs to (found through the publish_id index), each as it reads with the event's
+    facts merged in. The facts go to the receiver's own Variables (``facts.py``), never into the entry itself, so
+    a publishing task writing the entry at this moment loses nothing."""
+    entries = ledger.by_publish_id(event.publish_id or "")
+    if not entries:
+        log.info("TikTok webhook %s: publish %s is not in this deployment's ledger", event.event, event.publish_id)
+        return []
+    db = ledger.MetadataDbVariables()
+    if facts.record(event, db):
+        log.info("TikTok webhook %s: recorded for publish %s", event.event, event.publish_id)
+    return [facts.with_facts(entry, db, now) for entry in entries]
 
 
 # -- asset events ----------------------------------------------------------------------------------------------
@@ -144,6 +115,7 @@ def emit_asset_events(event: WebhookEvent, records: list[PublishRecord]) -> list
     extra: dict[str, object] = {
         "source": "tiktok_webhook",
         "event": event.event,
+        "conn_id": next((r.conn_id for r in records if r.conn_id), None),
         "publish_id": event.publish_id,
         "post_id": event.post_id,
         "publish_type": event.content.get("publish_type"),

@@ -60,7 +60,9 @@ def prune(now: float) -> int:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows = session.query(VariableModel.key, VariableModel.description).filter(VariableModel.key.startswith(PREFIX))
+        rows = session.query(VariableModel.key, VariableModel.description).filter(
+            VariableModel.key.startswith(PREFIX, autoescape=True)
+        )
         expired = [key for key, description in rows if _expires_at(description) < now]
         if expired:
             session.query(VariableModel).filter(VariableModel.key.in_(expired)).delete(synchronize_session=False)

@@ -90,3 +90,19 @@ def test_argument_checks():
     assert check_since("since", None) is None
     with pytest.raises(TikTokArgumentError, match="since"):
         check_since("since", "yesterday")
+
+
+def test_a_ledger_key_measured_with_the_post_id_a_webhook_gave(display_conn, small_video):
+    from tests.display.test_resolve_post_id import item_id, webhook
+
+    display_conn.control.settings(post_id_missing_rate=1.0)
+    out = publish("vm_webhook_publish", small_video, "cal-wh", "Webhook id")
+    assert out["post_ids"] == []
+    post_id = item_id(display_conn, out["publish_id"])
+    webhook("post.publish.publicly_available", out["publish_id"], post_id=post_id)
+
+    rows = metrics("vm_webhook", idempotency_keys=["cal-wh"]).xcom("metrics")
+
+    assert [(r["post_id"], r["publish_id"], r["idempotency_key"]) for r in rows] == [
+        (post_id, out["publish_id"], "cal-wh")
+    ]

@@ -96,7 +96,7 @@ def test_an_id_that_reaches_status_late_is_found_in_the_video_list(display_conn,
     record = entry("row-1")
     assert record.post_ids == (post_id,) and record.post_url == url
     assert record.result["post_url"] == url  # what a rerun of the publishing task returns
-    event = {"publish_id": out["publish_id"], "post_url": url, "post_ids": [post_id]}
+    event = {"publish_id": out["publish_id"], "post_url": url, "post_ids": [post_id], "conn_id": "tiktok_default"}
     assert asset_events("tiktok://launches") == [event]
     assert result.xcom("resolve", "_link_TikTokPostLink") == url
     paths = [r["path"] for r in display_conn.control.requests() if r["path"] in (STATUS_PATH, LIST)]
@@ -179,3 +179,42 @@ def test_matching_rules():
 def test_bad_arguments_fail_at_parse_time():
     with pytest.raises(ValueError, match="window"):
         TikTokResolvePostIdOperator(task_id="r", idempotency_key="k", window="1h")
+
+
+def webhook(name: str, publish_id: str, **content: object) -> None:
+    """A verified event handled as the API server's receiver handles it (on this metadata DB)."""
+    import json
+    import time
+
+    from airflow_provider_tiktok.webhooks import events, handle
+
+    body = {
+        "client_key": "ck",
+        "event": name,
+        "create_time": int(time.time()),
+        "user_openid": "",
+        "content": json.dumps({"publish_id": publish_id, "publish_type": "DIRECT_PUBLISH", **content}),
+    }
+    handle.handle(events.parse(json.dumps(body).encode()))
+
+
+def test_a_post_id_from_the_webhook_resolves_without_calling_tiktok(display_conn, small_video):
+    display_conn.control.settings(post_id_missing_rate=1.0)  # status/fetch never reports it
+    out = publish("rp_webhook_publish", small_video, "row-wh", "By webhook")
+    post_id = item_id(display_conn, out["publish_id"])
+    webhook("post.publish.publicly_available", out["publish_id"], post_id=int(post_id))
+    assert entry("row-wh").post_ids == (post_id,)  # history merges the facts kept beside the entry
+    calls = display_conn.control.request_count()
+
+    result = resolve("rp_webhook", "row-wh")
+
+    assert result.states == {"resolve": "success"}
+    assert result.xcom("resolve")["resolved_by"] == "webhook"
+    assert result.xcom("resolve")["post_ids"] == [post_id]
+    assert display_conn.control.request_count() == calls  # neither status/fetch nor the video list
+    from airflow_provider_tiktok.publishing.ledger import MetadataDbVariables, PublishLedger
+
+    record = entry("row-wh")
+    stored = PublishLedger(record.account, record.key, MetadataDbVariables()).load()
+    assert stored is not None and stored.post_ids == (post_id,)  # the task wrote it into the entry itself
+    assert stored.result["post_ids"] == [post_id]  # and a rerun of the publish returns it

@@ -100,7 +100,7 @@ def _a_day_passes() -> None:
     from airflow_provider_tiktok.publishing.record import PublishRecord
 
     with create_session() as session:
-        for row in session.query(Variable).filter(Variable.key.startswith(VARIABLE_PREFIX)):
+        for row in session.query(Variable).filter(Variable.key.startswith(VARIABLE_PREFIX, autoescape=True)):
             record = PublishRecord.from_json(row.val)
             row.set_val(record.evolve(record.updated_at - 25 * 3600).to_json())
 

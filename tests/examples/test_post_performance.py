@@ -1,6 +1,6 @@
 """The post performance example against the emulator, on SQLite and on a real PostgreSQL server (``pgserver``):
 posts announced by a publishing DAG's asset event, 1 h / 24 h / 7 d snapshots taken once each as emulated time
-passes, re-runs adding nothing."""
+passes, re-runs adding nothing; and the shipped publishing examples feeding one copy of it for every account."""
 
 from __future__ import annotations
 
@@ -12,15 +12,16 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow.sdk import DAG, Asset
+from airflow.sdk import DAG
 
-from airflow_provider_tiktok.demo.seed import DEMO_CLIENT_KEY, DEMO_CLIENT_SECRET
+from airflow_provider_tiktok.assets import published_posts
 from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
 from airflow_provider_tiktok.testing.media import make_mp4
 from tests.dag_runner import clear_and_rerun, run_dag
+from tests.examples.conftest import BRAND_ACCOUNT, make_pools
+from tests.examples.test_content_calendar import T0, _calendar
 
-DISPLAY_SCOPES = ["user.info.basic", "video.publish", "video.upload", "video.list"]
-TIKTOK_POSTS = Asset(name="tiktok_posts", uri="tiktok://posts")  # the example's asset, as a publishing DAG names it
+TIKTOK_POSTS = published_posts()  # the asset every shipped publishing example lists in its outlets
 
 
 def _publishing_dag(video: Path) -> DAG:
@@ -34,15 +35,6 @@ def _publishing_dag(video: Path) -> DAG:
             outlets=[TIKTOK_POSTS],
         )
     return dag
-
-
-def _link_with_video_list(emulator: Any, seeded: list[Any], monkeypatch: Any) -> None:
-    """The demo account linked again with ``video.list`` (the Display API scope the metrics need)."""
-    emulator.control.create_app(DEMO_CLIENT_KEY, DEMO_CLIENT_SECRET, audited=True, scopes=DISPLAY_SCOPES)
-    [conn] = [c for c in seeded if c.account.conn_id == "tiktok_default"]
-    tokens = emulator.control.grant(DEMO_CLIENT_KEY, conn.account.open_id, DISPLAY_SCOPES)
-    extra = dict(conn.conn["extra"], access_token=tokens["access_token"], refresh_token=tokens["refresh_token"])
-    monkeypatch.setenv(conn.env_var, json.dumps(dict(conn.conn, extra=extra)))
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +86,7 @@ def _snapshots() -> dict[str, tuple[int, int]]:
 
 
 def test_snapshots_are_taken_once_each_as_emulated_time_passes(examples, tiktok, analytics_db, tmp_path, monkeypatch):
-    emulator, seeded = tiktok
-    _link_with_video_list(emulator, seeded, monkeypatch)
+    emulator, _ = tiktok  # the demo seed grants video.list: the metrics need no other linking
     video = tmp_path / "clip.mp4"
     make_mp4(video, duration_s=6.0, size=300_000)
     published = run_dag(_publishing_dag(video), logical_date=pendulum.now("UTC"))
@@ -130,7 +121,8 @@ def test_snapshots_are_taken_once_each_as_emulated_time_passes(examples, tiktok,
     later = at(timedelta(hours=23))
     assert later.state == "success", later.states
     assert list(_snapshots()) == ["1h"]  # 24 h not yet due after 23 h
-    assert later.xcom("metrics") == []
+    assert later.xcom("due_snapshots") == [] and later.xcom("load") == 0
+    assert later.ti("metrics").state == "skipped"  # no connection has a post due: no mapped instance
 
     day = at(timedelta(hours=24, minutes=1))
     assert day.state == "success", day.states
@@ -146,5 +138,49 @@ def test_snapshots_are_taken_once_each_as_emulated_time_passes(examples, tiktok,
 
     done = at(timedelta(days=7, hours=1))
     assert done.state == "success", done.states
-    assert done.xcom("due_snapshots", "post_ids") == []
+    assert done.xcom("due_snapshots") == [] and done.xcom("due_snapshots", "due") == {}
     assert _rows("SELECT count(*) FROM tiktok_post_metrics") == [(3,)]
+
+
+def test_the_shipped_publishing_examples_feed_one_performance_dag_for_every_account(
+    examples, tiktok, tmp_path, monkeypatch
+):
+    """Calendar (two accounts), publish-video and step-by-step, as shipped: each post reaches ``tiktok_posts`` with
+    the connection that published it, and one run measures them all, one metrics task per connection."""
+    emulator, _ = tiktok
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TIKTOK_ANALYTICS", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "a.db")})
+    )
+    _forget_announced_posts()
+    make_pools()
+    calendar, _ = _calendar(tmp_path, examples.media_url, examples.media_dir)
+    planned = run_dag(examples.dags["tiktok_content_calendar"], logical_date=T0, run_conf={
+        "calendar_path": str(calendar), "daily_cap": 2,
+    })  # fmt: skip
+    assert planned.state == "success", planned.states
+    video = tmp_path / "clip.mp4"
+    make_mp4(video, duration_s=6.0, size=300_000)
+    public = {"video_path": str(video), "privacy_level": "PUBLIC_TO_EVERYONE"}
+    single = run_dag(examples.dags["tiktok_publish_video"], run_conf={**public, "caption": "Single"})
+    steps = run_dag(examples.dags["tiktok_step_by_step"], run_conf={**public, "caption": "Steps"})
+    assert single.state == steps.state == "success", (single.states, steps.states)
+    expected = {
+        (str(post["video_id"]), post["publish_id"], "tiktok_brand" if post["open_id"] == BRAND_ACCOUNT.open_id
+         else "tiktok_default")
+        for post in emulator.control.posts()
+    }  # fmt: skip
+    assert len(expected) == 5 and {conn for *_, conn in expected} == {"tiktok_default", "tiktok_brand"}
+
+    start = pendulum.now("UTC")
+    performance = examples.dags["tiktok_post_performance"]
+    tracked = run_dag(performance, logical_date=start)
+
+    assert tracked.state == "success", tracked.states
+    assert set(_rows("SELECT post_id, publish_id, conn_id FROM tiktok_posts")) == expected
+    hour = run_dag(performance, logical_date=start + timedelta(hours=1, minutes=1))
+    assert hour.state == "success", hour.states
+    assert [b["tiktok_conn_id"] for b in hour.xcom("due_snapshots")] == ["tiktok_brand", "tiktok_default"]
+    measured = [hour.xcom(f"metrics[{i}]") for i in range(2)]
+    assert [{row["conn_id"] for row in rows} for rows in measured] == [{"tiktok_brand"}, {"tiktok_default"}]
+    assert hour.xcom("load") == 5
+    assert {post_id for post_id, *_ in expected} == {p for (p,) in _rows("SELECT post_id FROM tiktok_post_metrics")}

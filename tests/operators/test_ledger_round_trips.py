@@ -14,7 +14,7 @@ from tests.operators.conftest import START, assert_one_post
 
 
 @pytest.mark.parametrize(("fixture", "chunks"), [("small_video", 1), ("video", 2)])
-def test_a_publish_makes_seven_round_trips_plus_one_per_chunk(tiktok_conn, request, monkeypatch, fixture, chunks):
+def test_a_publish_makes_eight_round_trips_plus_one_per_chunk(tiktok_conn, request, monkeypatch, fixture, chunks):
     tiktok_conn.control.settings(processing_seconds=0)
     path = request.getfixturevalue(fixture)
     calls: Counter[str] = Counter()
@@ -34,5 +34,6 @@ def test_a_publish_makes_seven_round_trips_plus_one_per_chunk(tiktok_conn, reque
         TikTokPublishVideoOperator(task_id="publish", video=str(path), privacy_level="SELF_ONLY", chunk_size=5_242_880)
     result = run_dag(dag)
     assert_one_post(tiktok_conn, path, result)
-    # read, claim (write + read back), initialised, a digest per chunk, uploaded, then done (read + write)
-    assert calls == {"get": 3, "set": 4 + chunks}
+    # read, claim (write + read back), the publish_id index, initialised, a digest per chunk, uploaded, then done
+    # (read + write)
+    assert calls == {"get": 3, "set": 5 + chunks}

@@ -79,7 +79,14 @@ def test_defers_until_processing_finishes_then_links_and_emits_asset(tiktok_conn
     assert result.xcom("publish", "tiktok_post_url") == out["post_url"]
     assert result.xcom("publish", "_link_TikTokPostLink") == out["post_url"]  # what the UI button shows
     events = _asset_events("tiktok://brand_daily")
-    assert events == [{"publish_id": out["publish_id"], "post_url": out["post_url"], "post_ids": out["post_ids"]}]
+    assert events == [
+        {
+            "publish_id": out["publish_id"],
+            "post_url": out["post_url"],
+            "post_ids": out["post_ids"],
+            "conn_id": "tiktok_default",
+        }
+    ]
 
 
 def _asset_events(uri: str) -> list[dict]:

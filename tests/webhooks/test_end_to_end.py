@@ -1,8 +1,8 @@
 """End to end: the emulator's webhook sender delivering to the receiver inside a real ``airflow api-server``.
 
-The ledger entry is written the way a publishing task writes it after init (phase INITIALISED, the publish_id);
-everything after that is TikTok's events, over HTTP, signed, handled by the API server process on the shared
-metadata DB.
+The ledger entry is written the way a publishing task writes it after init (the publish_id index, then phase
+INITIALISED with the publish_id); everything after that is TikTok's events, over HTTP, signed, handled by the API
+server process on the shared metadata DB, which keeps their facts beside the entry and never writes the entry.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 from airflow_provider_tiktok.api.errors import TikTokOAuthError
 from airflow_provider_tiktok.link.store import LinkedConnection, save
-from airflow_provider_tiktok.publishing.ledger import MetadataDbVariables, PublishLedger, by_publish_id
+from airflow_provider_tiktok.publishing.ledger import MetadataDbVariables, PublishLedger, history
 from airflow_provider_tiktok.publishing.record import Phase, PublishRecord
 from airflow_provider_tiktok.testing.media import make_mp4
 from airflow_provider_tiktok.tokens import TokenSet, VariableTokenStore
@@ -85,15 +85,22 @@ class World:
             mode="direct", source="FILE_UPLOAD", owner="dag/run/publish/-1", created_at=now, updated_at=now,
             conn_id=self.conn_id, title="hello", publish_id=data["publish_id"], creator_username=self.username,
         )  # fmt: skip
-        PublishLedger(record.account, record.key, MetadataDbVariables()).save(record)
+        ledger = PublishLedger(record.account, record.key, MetadataDbVariables())
+        ledger.index(data["publish_id"])
+        ledger.save(record)
         content_range = f"bytes 0-{len(video) - 1}/{len(video)}"
         put = {"Content-Type": "video/mp4", "Content-Range": content_range}
         assert self.http.put(data["upload_url"], content=video, headers=put).status_code < 300
         return data["publish_id"], record
 
     def entry(self, publish_id: str) -> PublishRecord:
-        [entry] = by_publish_id(publish_id)
+        """The entry as ``history`` shows it: with the webhook facts merged in."""
+        [entry] = [r for r in history() if r.publish_id == publish_id]
         return entry
+
+    def stored(self, record: PublishRecord) -> PublishRecord | None:
+        """The entry's Variable itself, as the publishing task last wrote it."""
+        return PublishLedger(record.account, record.key, MetadataDbVariables()).load()
 
 
 def asset_events(uri: str) -> list[dict[str, Any]]:
@@ -125,7 +132,8 @@ def test_publish_lifecycle_forgeries_replays_and_authorization_removed(
     declare_asset(uri)
     publish_id, before = world.start_publish()
 
-    # complete, then publicly_available with the post id: the ledger entry gets TikTok's facts, the phase stays.
+    # complete, then publicly_available with the post id: the entry reads with TikTok's facts, the phase stays, and
+    # the entry's own Variable is exactly what the task wrote (the receiver never writes it).
     [public] = wait_for("publicly_available", lambda: world.delivered("post.publish.publicly_available"))
     [complete] = world.delivered("post.publish.complete")
     assert (complete["status"], public["status"]) == (200, 200)
@@ -133,10 +141,12 @@ def test_publish_lifecycle_forgeries_replays_and_authorization_removed(
     entry = world.entry(publish_id)
     assert (entry.status, entry.phase, entry.post_ids) == ("PUBLISH_COMPLETE", Phase.INITIALISED, (post_id,))
     assert entry.post_url == f"https://www.tiktok.com/@{world.username}/video/{post_id}"
+    assert world.stored(before) == before
     [asset_event] = asset_events(uri)
     assert asset_event["event"] == "post.publish.publicly_available"
     assert (asset_event["post_id"], asset_event["publish_id"]) == (post_id, publish_id)
     assert asset_event["post_url"] == entry.post_url
+    assert asset_event["conn_id"] == world.conn_id
 
     # A duplicate (freshly signed) and a replay (the captured signature): 200 "seen", nothing changes.
     index = world.control.webhooks().index(public)
@@ -150,7 +160,11 @@ def test_publish_lifecycle_forgeries_replays_and_authorization_removed(
     # A forged delivery (wrong key) and a stale one (t an hour old): 401 on every attempt, nothing changes.
     world.control.settings(webhook_bad_signature=True)
     world.control.change_privacy(publish_id, "SELF_ONLY")  # would be no_longer_publicaly_available
-    [forged] = wait_for("the forged delivery", lambda: world.delivered("post.publish.no_longer_publicaly_available"))
+    # Both attempts (the retry follows the first 401 by webhook_retry_seconds): wait for the second, not the first.
+    [forged] = wait_for(
+        "both attempts of the forged delivery",
+        lambda: [w for w in world.delivered("post.publish.no_longer_publicaly_available") if w["attempts"] == 2],
+    )
     assert (forged["status"], forged["attempts"], forged["delivered"]) == (401, 2, False)
     world.control.settings(webhook_bad_signature=False, webhook_timestamp_offset_seconds=-3600)
     world.control.redeliver_webhook(world.control.webhooks().index(forged))
@@ -168,6 +182,7 @@ def test_publish_lifecycle_forgeries_replays_and_authorization_removed(
     assert (gone.post_ids, gone.post_url) == ((), f"https://www.tiktok.com/@{world.username}")
     assert [e["event"] for e in asset_events(uri)][-1] == "post.publish.no_longer_publicaly_available"
     assert before.key == gone.key
+    assert world.stored(before) == before
 
     # authorization.removed: the connection's token Variable gets the re-link marker; tasks fail fast with the command.
     world.control.remove_authorization(world.client_key, world.open_id, reason=1)

@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_tiktok.publishing.record import Phase, PublishRecord
 from airflow_provider_tiktok.webhooks import events
-from airflow_provider_tiktok.webhooks.handle import updated_record
+from airflow_provider_tiktok.webhooks.facts import updated_record
 
 BIG_ID = 7_345_678_901_234_567_890  # above 2**53: must never pass through a float
 
