@@ -551,3 +551,119 @@ def test_a_really_lost_refresh_answer_names_the_relink_command(short_lived):
         manager_for(conn, store, seed_of(conn), conn_id="tiktok_brand", lost_race_wait=0.2).get_access_token()
     assert "airflow-tiktok link --qr --overwrite --conn-id tiktok_brand" in str(first.value)
     assert store.load().relink_reason
+
+
+class TestMaskedOncePerProcess:
+    """Airflow's masker recompiles its regex for each new secret and tells the supervisor about every call: a
+    secret is registered once per process, and every one of them stays masked."""
+
+    @staticmethod
+    def counting(monkeypatch, name: str) -> list[str]:
+        import airflow.sdk.log
+
+        calls: list[str] = []
+        real = getattr(airflow.sdk.log, name)
+        if name == "amask_secret":
+
+            async def acount(value, secret_name=None):
+                calls.append(value)
+                await real(value, secret_name)
+
+            monkeypatch.setattr(airflow.sdk.log, name, acount)
+        else:
+
+            def count(value, secret_name=None):
+                calls.append(value)
+                real(value, secret_name)
+
+            monkeypatch.setattr(airflow.sdk.log, name, count)
+        return calls
+
+    def test_a_reread_registers_nothing_again(self, monkeypatch):
+        from airflow.sdk._shared.secrets_masker import redact
+
+        calls = self.counting(monkeypatch, "mask_secret")
+        tokens = make_tokens(access_token="act.reread0123456789", refresh_token="rft.reread0123456789")
+        for _ in range(3):
+            assert VariableTokenStore.parse("tiktok_tokens__reread", tokens.to_json()) == tokens
+        TokenManager(None, MemoryTokenStore(), tokens)  # type: ignore[arg-type]  # the seed: same tokens
+        assert calls == ["act.reread0123456789", "rft.reread0123456789"]
+        assert "reread0123456789" not in str(redact("act.reread0123456789 rft.reread0123456789"))
+
+    async def test_the_async_path_shares_the_registry(self, monkeypatch):
+        from airflow.sdk._shared.secrets_masker import redact
+
+        from airflow_provider_tiktok.tokens import amask_secrets, mask_secrets
+
+        acalls = self.counting(monkeypatch, "amask_secret")
+        calls = self.counting(monkeypatch, "mask_secret")
+        await amask_secrets("cs_async0123456789", None, "act.async0123456789", "cs_async0123456789")
+        await amask_secrets("act.async0123456789")
+        mask_secrets("cs_async0123456789", "act.async0123456789")
+        assert acalls == ["cs_async0123456789", "act.async0123456789"] and calls == []
+        assert "async0123456789" not in str(redact("cs_async0123456789 act.async0123456789"))
+
+    def test_a_failed_registration_is_tried_again(self, monkeypatch):
+        import airflow.sdk.log
+
+        from airflow_provider_tiktok.tokens import mask_secrets
+
+        real, calls = airflow.sdk.log.mask_secret, []
+
+        def flaky(value, name=None):
+            calls.append(value)
+            if len(calls) == 1:
+                raise RuntimeError("supervisor channel closed")
+            real(value, name)
+
+        monkeypatch.setattr(airflow.sdk.log, "mask_secret", flaky)
+        with pytest.raises(RuntimeError):
+            mask_secrets("act.flaky0123456789")
+        mask_secrets("act.flaky0123456789")
+        mask_secrets("act.flaky0123456789")
+        assert calls == ["act.flaky0123456789"] * 2
+
+    def test_a_forked_child_registers_again(self):
+        """Airflow resets the masker in a new task process: what the parent registered must not count there."""
+        import os
+        import time
+
+        from airflow.sdk._shared.secrets_masker import redact, reset_secrets_masker
+
+        from airflow_provider_tiktok.tokens import mask_secrets
+
+        secret = "rft.forked0123456789"
+        mask_secrets(secret)
+        pid = os.fork()
+        if pid == 0:  # the child: reset as Airflow's supervise() does, then register through our path
+            code = 3
+            try:
+                reset_secrets_masker()
+                mask_secrets(secret)
+                code = 0 if secret not in str(redact(f"x {secret}")) else 1
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + 60
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if done[0] == 0:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("forked child did not finish")
+        assert os.waitstatus_to_exitcode(done[1]) == 0
+        assert secret not in str(redact(f"x {secret}"))  # and the parent's masker still has it
+
+    def test_many_new_secrets_all_stay_masked(self):
+        """Dropping ``re``'s cache after each new secret keeps the masker's own compiled pattern working."""
+        import secrets as random_secrets
+
+        from airflow.sdk._shared.secrets_masker import redact
+
+        from airflow_provider_tiktok.tokens import mask_secrets
+
+        values = [f"act.many{random_secrets.token_urlsafe(24)}" for _ in range(200)]
+        for value in values:
+            mask_secrets(value, value.replace("act.", "rft."))
+        text = str(redact(" ".join(values + [v.replace("act.", "rft.") for v in values])))
+        assert "act.many" not in text and "rft.many" not in text
+        assert text.split() == ["***"] * 400

@@ -219,6 +219,34 @@ def test_secrets_stay_out_of_logs_reprs_and_errors(tiktok_conn, caplog):
         for text in texts:
             assert secret not in text
     assert "airflow-tiktok link" in str(exc.value)
+    # Each secret seen is registered (once per process), so even a line that quotes one is masked.
+    from airflow.sdk._shared.secrets_masker import redact
+
+    for secret in secrets:
+        assert secret not in str(redact(f"leaked: {secret}"))
+
+
+async def test_async_settings_register_each_secret_once(tiktok_conn, monkeypatch):
+    """The trigger path: the client secret and the seed tokens are masked, and the next trigger of the same creator
+    (a new hook reading the same connection) sends nothing to the masker again."""
+    import airflow.sdk.log
+    from airflow.sdk._shared.secrets_masker import redact
+
+    conn = tiktok_conn
+    settings = await conn.hook().aget_settings()
+    calls: list[str] = []
+    real = airflow.sdk.log.amask_secret
+
+    async def counting(value, name=None):
+        calls.append(value)
+        await real(value, name)
+
+    monkeypatch.setattr(airflow.sdk.log, "amask_secret", counting)
+    again = await conn.hook().aget_settings()
+    assert again == settings
+    assert not set(calls) & {conn.client_secret, conn.tokens["access_token"], conn.tokens["refresh_token"]}
+    for secret in (conn.client_secret, conn.tokens["access_token"], conn.tokens["refresh_token"]):
+        assert secret not in str(redact(f"leaked: {secret}"))
 
 
 def _test_under_a_transient_id(extra: dict, login: str, password: str, monkeypatch) -> tuple[bool, str]:
