@@ -60,7 +60,7 @@ def _unregistered(values: tuple[str | None, ...]) -> list[str]:
     global _REGISTERED_PID
     fresh = []
     with _REGISTERED_GUARD:
-        if _REGISTERED_PID != os.getpid():
+        if os.getpid() != _REGISTERED_PID:
             _REGISTERED.clear()
             _REGISTERED_PID = os.getpid()
         for value in dict.fromkeys(values):
