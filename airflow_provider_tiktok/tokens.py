@@ -252,10 +252,24 @@ class VariableTokenStore:
     """
 
     DESCRIPTION = "TikTok OAuth tokens, rotated by airflow-provider-tiktok. Do not edit by hand."
-    PREFIX = "tiktok_tokens__"
+    # No "token" (or any other name Airflow deems sensitive) in the key: Airflow would register the Variable's whole
+    # JSON with its masker on every read, a superset of the two tokens inside (which ``parse`` registers), and each
+    # new secret costs a recompile over all of them. The UI still hides the tokens: it redacts JSON values by their
+    # own key names (``access_token``, ``refresh_token``).
+    PREFIX = "tiktok_oauth__"
+    # Earlier versions' prefix (and what ``airflow-tiktok link`` wrote into connections as ``token_variable_key``).
+    # A key under either prefix names the same account: it is read from the new key, else from the legacy one, and
+    # always written to the new key, so the first rotation migrates it. Never copied on a read: a copy racing another
+    # worker's rotation could overwrite the live chain with a dead one.
+    LEGACY_PREFIX = "tiktok_tokens__"
 
     def __init__(self, key: str) -> None:
-        self.key = key
+        self.key, self.legacy_key = key, None
+        for prefix in (self.PREFIX, self.LEGACY_PREFIX):
+            if key.startswith(prefix):
+                name = key[len(prefix) :]
+                self.key, self.legacy_key = self.PREFIX + name, self.LEGACY_PREFIX + name
+                break
 
     @property
     def lock_key(self) -> str:
@@ -265,7 +279,10 @@ class VariableTokenStore:
         return f"VariableTokenStore(key={self.key!r})"
 
     def load(self) -> TokenSet | None:
-        return self.parse(self.key, compat.get_variable(self.key))
+        raw = compat.get_variable(self.key)
+        if raw is None and self.legacy_key is not None:
+            return self.parse(self.legacy_key, compat.get_variable(self.legacy_key))
+        return self.parse(self.key, raw)
 
     @staticmethod
     def parse(key: str, raw: str | None) -> TokenSet | None:

@@ -99,7 +99,7 @@ class TestVariableTokenStore:
     """Outside a task runner the store writes the metadata DB through airflow.models.Variable."""
 
     def test_round_trip_through_the_metadata_db(self, airflow_db):
-        store = VariableTokenStore("tiktok_tokens__roundtrip")
+        store = VariableTokenStore("tiktok_oauth__roundtrip")
         assert store.load() is None
         store.save(make_tokens())
         assert store.load() == make_tokens()
@@ -110,16 +110,16 @@ class TestVariableTokenStore:
         from airflow.models.variable import Variable as VariableModel
         from airflow.utils.session import create_session
 
-        VariableTokenStore("tiktok_tokens__encrypted").save(make_tokens())
+        VariableTokenStore("tiktok_oauth__encrypted").save(make_tokens())
         with create_session() as session:
-            row = session.query(VariableModel).filter(VariableModel.key == "tiktok_tokens__encrypted").one()
+            row = session.query(VariableModel).filter(VariableModel.key == "tiktok_oauth__encrypted").one()
             raw = row._val
             assert row.is_encrypted
         assert ACCESS not in raw and REFRESH not in raw
-        assert json.loads(VariableModel.get("tiktok_tokens__encrypted"))["refresh_token"] == REFRESH
+        assert json.loads(VariableModel.get("tiktok_oauth__encrypted"))["refresh_token"] == REFRESH
 
     def test_without_a_fernet_key_tokens_are_not_written_in_plain_text(self, airflow_db, no_fernet_key, monkeypatch):
-        store = VariableTokenStore("tiktok_tokens__plaintext")
+        store = VariableTokenStore("tiktok_oauth__plaintext")
         with pytest.raises(PlaintextTokensRefused) as refused:
             store.save(make_tokens())
         assert "fernet_key" in str(refused.value) and ALLOW_PLAINTEXT_ENV in str(refused.value)
@@ -129,7 +129,7 @@ class TestVariableTokenStore:
         self, airflow_db, no_fernet_key, monkeypatch, caplog
     ):
         monkeypatch.setenv(ALLOW_PLAINTEXT_ENV, "true")
-        store = VariableTokenStore("tiktok_tokens__plaintext_allowed")
+        store = VariableTokenStore("tiktok_oauth__plaintext_allowed")
         with caplog.at_level(logging.WARNING):
             store.save(make_tokens())
         assert "PLAIN TEXT" in caplog.text
@@ -138,17 +138,51 @@ class TestVariableTokenStore:
     def test_garbage_in_the_variable_reads_as_empty(self, airflow_db, caplog):
         from airflow.models.variable import Variable as VariableModel
 
-        VariableModel.set("tiktok_tokens__garbage", "not json")
+        VariableModel.set("tiktok_oauth__garbage", "not json")
         with caplog.at_level(logging.WARNING):
-            assert VariableTokenStore("tiktok_tokens__garbage").load() is None
+            assert VariableTokenStore("tiktok_oauth__garbage").load() is None
         assert "does not hold a TikTok token set" in caplog.text
 
     def test_loaded_tokens_are_registered_with_the_log_masker(self, airflow_db):
         from airflow.sdk._shared.secrets_masker import redact
 
-        VariableTokenStore("tiktok_tokens__masked").save(make_tokens(access_token="act.maskme0123456789"))
-        VariableTokenStore("tiktok_tokens__masked").load()
+        VariableTokenStore("tiktok_oauth__masked").save(make_tokens(access_token="act.maskme0123456789"))
+        VariableTokenStore("tiktok_oauth__masked").load()
         assert "act.maskme0123456789" not in str(redact("token is act.maskme0123456789"))
+
+    def test_the_key_is_not_sensitive_so_only_the_tokens_inside_are_registered(self, airflow_db):
+        """Airflow registers a sensitive-named Variable's whole value on every read; ours is not, and a dump of the
+        whole JSON still shows no token (each is registered), nor does the UI (it redacts by the inner keys)."""
+        from airflow.api_fastapi.core_api.datamodels.variables import VariableResponse
+        from airflow.sdk._shared.secrets_masker import redact, should_hide_value_for_key
+
+        assert not should_hide_value_for_key(VariableTokenStore.PREFIX + "brand")
+        assert should_hide_value_for_key(VariableTokenStore.LEGACY_PREFIX + "brand")  # why the prefix changed
+        tokens = make_tokens(access_token="act.dumped0123456789", refresh_token="rft.dumped0123456789")
+        store = VariableTokenStore(VariableTokenStore.PREFIX + "dumped")
+        store.save(tokens)
+        assert store.load() == tokens
+        for text in (str(redact(f"value: {tokens.to_json()}")), str(redact(tokens.to_json(), store.key))):
+            assert "dumped0123456789" not in text and '"open_id": "open-1"' in text
+        ui = VariableResponse(
+            key=store.key, value=tokens.to_json(), description=None, is_encrypted=True, team_name=None
+        )
+        assert "dumped0123456789" not in str(ui.val) and "open-1" in str(ui.val)
+
+    def test_a_legacy_key_is_read_until_the_first_rotation_moves_it(self, airflow_db):
+        from airflow.models.variable import Variable as VariableModel
+
+        old, new = make_tokens(), make_tokens(access_token="act.moved0123456789", refresh_token="rft.moved0123456789")
+        VariableModel.set("tiktok_tokens__migrating", old.to_json())
+        for key in ("tiktok_tokens__migrating", "tiktok_oauth__migrating"):  # a connection may name either
+            store = VariableTokenStore(key)
+            assert (store.key, store.lock_key) == ("tiktok_oauth__migrating", "variable:tiktok_oauth__migrating")
+            assert store.load() == old
+        VariableTokenStore("tiktok_tokens__migrating").save(new)
+        assert json.loads(VariableModel.get("tiktok_oauth__migrating")) == new.to_dict()
+        assert VariableTokenStore("tiktok_tokens__migrating").load() == new  # the new key wins from now on
+        assert json.loads(VariableModel.get("tiktok_tokens__migrating")) == old.to_dict()  # left as it was
+        assert VariableTokenStore("custom_key").key == "custom_key"  # other names are used as given
 
 
 # --- TokenManager against the emulator ------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Connection: login = client key, password = client secret; extra = ``refresh_token``, ``access_token``,
 ``access_token_expires_at``, ``open_id``, ``api_base_url``, ``token_variable_key`` (the legacy
 ``extra__tiktok__<name>`` spelling is accepted too). Tasks cannot write connections in Airflow 3, so rotated tokens
-live in an Airflow Variable (``tiktok_tokens__<conn_id>`` unless set); the connection only *seeds* it.
+live in an Airflow Variable (``tiktok_oauth__<conn_id>`` unless set; earlier versions' ``tiktok_tokens__<conn_id>`` is
+read until the first rotation moves it); the connection only *seeds* it.
 """
 
 from __future__ import annotations

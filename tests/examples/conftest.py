@@ -107,7 +107,7 @@ def _forget_airflow_state() -> None:
     with create_session() as session:
         ledgers = select(AssetModel.id).where(AssetModel.uri.startswith("tiktok-ledger://"))
         session.execute(delete(AssetStateStoreModel).where(AssetStateStoreModel.asset_id.in_(ledgers)))
-        for prefix in ("tiktok_tokens__", "youtube_feed_seen__", "tiktok_publish__"):
+        for prefix in ("tiktok_oauth__", "tiktok_tokens__", "youtube_feed_seen__", "tiktok_publish__"):
             session.execute(delete(Variable).where(Variable.key.startswith(prefix)))
 
 
