@@ -305,6 +305,22 @@ class TestTheTestButtonFindsTheStoredTokens:
         assert ok, message
         assert conn.open_id in message and VariableTokenStore(conn.token_variable_key).key in message
 
+    def test_through_the_open_id_in_a_token_set_an_earlier_version_stored(self, tiktok_conn, monkeypatch):
+        """Before any rotation since the upgrade, the live tokens are only under the legacy ``tiktok_tokens__`` key."""
+        from airflow.models.variable import Variable as VariableModel
+
+        conn = tiktok_conn
+        stored = self._rotate(conn)
+        new_key = VariableTokenStore(conn.token_variable_key).key
+        legacy_key = VariableTokenStore.LEGACY_PREFIX + new_key.removeprefix(VariableTokenStore.PREFIX)
+        VariableModel.delete(new_key)
+        VariableModel.set(legacy_key, stored.to_json())
+        spec = json.loads(os.environ["AIRFLOW_CONN_TIKTOK_DEFAULT"])
+        extra = {k: v for k, v in spec["extra"].items() if k != "token_variable_key"}
+        ok, message = _test_under_a_transient_id(extra, spec["login"], spec["password"], monkeypatch)
+        assert ok, message
+        assert conn.open_id in message and legacy_key in message
+
     def test_a_garbage_refresh_token_is_not_reported_as_success(self, tiktok_conn, monkeypatch):
         conn = tiktok_conn
         extra = {"api_base_url": conn.emulator.base_url, "refresh_token": "rft.garbage-not-a-token"}
