@@ -125,7 +125,7 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "token_variable_key": {
                         "label": "Token Variable Key",
-                        "description": "Variable that keeps rotated tokens (default tiktok_tokens__<conn_id>).",
+                        "description": "Variable that keeps rotated tokens (default tiktok_oauth__<conn_id>).",
                         "schema": {"type": ["string", "null"]},
                     },
                 },

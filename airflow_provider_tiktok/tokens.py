@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,13 +41,71 @@ def relink_command(conn_id: str | None) -> str:
     return f"airflow-tiktok link --qr --overwrite --conn-id {conn_id or '<conn_id>'}"
 
 
+# --- log masking: each secret registered once per process ------------------------------------------------------
+#
+# Airflow's masker recompiles one regex over *every* secret it holds for each new one, and ``re`` caches each of
+# those ever-longer patterns (up to 512 of them): with hundreds of creators that cache alone is hundreds of MB. So we
+# register a secret once per process (a re-read sends nothing to the supervisor again), and drop ``re``'s cache after
+# registering new ones (the masker keeps its own compiled pattern; only the stale intermediate ones go).
+# Digests, not the secrets themselves, are remembered. A forked child starts afresh: Airflow resets its masker
+# there (``supervise``), so what the parent registered does not count.
+
+_REGISTERED: set[bytes] = set()
+_REGISTERED_PID = os.getpid()
+_REGISTERED_GUARD = threading.Lock()
+
+
+def _unregistered(values: tuple[str | None, ...]) -> list[str]:
+    """The non-empty values this process has not registered yet, each once, in order; claims them."""
+    global _REGISTERED_PID
+    fresh = []
+    with _REGISTERED_GUARD:
+        if os.getpid() != _REGISTERED_PID:
+            _REGISTERED.clear()
+            _REGISTERED_PID = os.getpid()
+        for value in dict.fromkeys(values):
+            if value and (digest := hashlib.sha256(value.encode()).digest()) not in _REGISTERED:
+                _REGISTERED.add(digest)
+                fresh.append(value)
+    return fresh
+
+
+def _forget(values: list[str]) -> None:
+    """Un-claim values whose registration failed, so the next call tries again."""
+    with _REGISTERED_GUARD:
+        for value in values:
+            _REGISTERED.discard(hashlib.sha256(value.encode()).digest())
+
+
 def mask_secrets(*values: str | None) -> None:
-    """Register secrets with Airflow's log masker (this process and, in a task or trigger, the supervisor)."""
+    """Register secrets with Airflow's log masker (this process and, in a task or trigger, the supervisor), once
+    per process each."""
     from airflow.sdk.log import mask_secret
 
-    for value in dict.fromkeys(values):
-        if value:
+    fresh = _unregistered(values)
+    try:
+        for value in fresh:
             mask_secret(value)
+    except BaseException:
+        _forget(fresh)
+        raise
+    if fresh:
+        re.purge()
+
+
+async def amask_secrets(*values: str | None) -> None:
+    """:func:`mask_secrets` for the event loop (Airflow's ``amask_secret``: no blocking send to the supervisor)."""
+    from airflow.sdk.log import amask_secret
+
+    fresh = _unregistered(values)
+    try:
+        for value in fresh:
+            await amask_secret(value)
+    except BaseException:
+        _forget(fresh)
+        raise
+    if fresh:
+        re.purge()
 
 
 def secret_digest(value: str) -> str:
@@ -193,10 +252,24 @@ class VariableTokenStore:
     """
 
     DESCRIPTION = "TikTok OAuth tokens, rotated by airflow-provider-tiktok. Do not edit by hand."
-    PREFIX = "tiktok_tokens__"
+    # No "token" (or any other name Airflow deems sensitive) in the key: Airflow would register the Variable's whole
+    # JSON with its masker on every read, a superset of the two tokens inside (which ``parse`` registers), and each
+    # new secret costs a recompile over all of them. The UI still hides the tokens: it redacts JSON values by their
+    # own key names (``access_token``, ``refresh_token``).
+    PREFIX = "tiktok_oauth__"
+    # Earlier versions' prefix (and what ``airflow-tiktok link`` wrote into connections as ``token_variable_key``).
+    # A key under either prefix names the same account: it is read from the new key, else from the legacy one, and
+    # always written to the new key, so the first rotation migrates it. Never copied on a read: a copy racing another
+    # worker's rotation could overwrite the live chain with a dead one.
+    LEGACY_PREFIX = "tiktok_tokens__"
 
     def __init__(self, key: str) -> None:
-        self.key = key
+        self.key, self.legacy_key = key, None
+        for prefix in (self.PREFIX, self.LEGACY_PREFIX):
+            if key.startswith(prefix):
+                name = key[len(prefix) :]
+                self.key, self.legacy_key = self.PREFIX + name, self.LEGACY_PREFIX + name
+                break
 
     @property
     def lock_key(self) -> str:
@@ -206,7 +279,10 @@ class VariableTokenStore:
         return f"VariableTokenStore(key={self.key!r})"
 
     def load(self) -> TokenSet | None:
-        return self.parse(self.key, compat.get_variable(self.key))
+        raw = compat.get_variable(self.key)
+        if raw is None and self.legacy_key is not None:
+            return self.parse(self.legacy_key, compat.get_variable(self.legacy_key))
+        return self.parse(self.key, raw)
 
     @staticmethod
     def parse(key: str, raw: str | None) -> TokenSet | None:

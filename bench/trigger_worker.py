@@ -1,7 +1,7 @@
 """Child process for the trigger benchmark: 2 triggers per creator on one asyncio loop, as a triggerer runs them.
 
     python -m bench.trigger_worker --kind tiktok|http --creators N --interval S --new-creators K
-        [--variant shipped|shared-client|client-pool] [--publish-ids FILE]
+        [--variant shipped|shared-client|client-pool] [--publish-ids FILE] [--fleet-startup]
 
 Connections (and, for ours, the token Variables) come from AIRFLOW_CONN_* / AIRFLOW_VAR_* env vars set by the
 parent: creators 0..N-1 run the fleet, N..N+K-1 join afterwards one by one (start-up figure). Both kinds import the
@@ -31,6 +31,7 @@ from airflow.providers.http.triggers.http import HttpSensorTrigger
 from airflow_provider_tiktok.hooks.tiktok import TikTokHook
 from airflow_provider_tiktok.triggers.tiktok import TikTokPublishStatusTrigger
 from bench.common import proc_status_kib
+from bench.masker import MaskerTime, fleet_loaded, masker_size
 
 TICK = 0.01
 PER_CREATOR = 2
@@ -175,44 +176,6 @@ class GcPauses:
         }
 
 
-class MaskerTime:
-    """CPU seconds spent registering secrets with Airflow's masker (``SecretsMasker.add_mask``), and new secrets.
-
-    Every connection lookup registers the secrets it reveals, and each new one recompiles the masker's regex over all
-    secrets seen so far. Timing it here shows, in the table, how much of a run that upstream cost is.
-    """
-
-    def __init__(self) -> None:
-        self.cpu = 0.0
-        self.new_secrets = 0
-        self._depth = 0
-        self._original: Any = None
-
-    def __enter__(self) -> MaskerTime:
-        from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
-
-        self._original = original = SecretsMasker.add_mask
-
-        def timed(masker: Any, secret: Any, name: str | None = None) -> None:
-            self._depth += 1  # add_mask recurses into dicts and lists: time the outermost call only
-            before, started = len(masker.patterns), time.process_time()
-            try:
-                original(masker, secret, name)
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    self.cpu += time.process_time() - started
-                    self.new_secrets += len(masker.patterns) - before
-
-        SecretsMasker.add_mask = timed  # type: ignore[method-assign,assignment]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
-
-        SecretsMasker.add_mask = self._original  # type: ignore[method-assign]
-
-
 async def measure(
     kind: str, creators: int, new_creators: int, interval: float, publish_ids: list[str]
 ) -> dict[str, Any]:
@@ -280,6 +243,7 @@ async def measure(
 async def startup_per_creator(kind: str, creators: range) -> dict[str, float]:
     """CPU of one new creator's first trigger (lookup, masking, token store, client, one poll), one at a time."""
     cpu = masked = 0.0
+    secrets = chars = 0
     for creator in creators:
         masker = MaskerTime()
         with masker:
@@ -287,8 +251,39 @@ async def startup_per_creator(kind: str, creators: range) -> dict[str, float]:
             await first_event(first_poll_trigger(kind, creator))
             cpu += time.process_time() - started
         masked += masker.cpu
+        secrets, chars = secrets + masker.new_secrets, chars + masker.new_chars
     count = max(len(creators), 1)
-    return {"startup_cpu_per_creator_s": cpu / count, "startup_masker_cpu_per_creator_s": masked / count}
+    return {
+        "startup_cpu_per_creator_s": cpu / count,
+        "startup_masker_cpu_per_creator_s": masked / count,
+        "startup_new_secrets_per_creator": secrets / count,
+        "startup_new_secret_chars_per_creator": chars / count,
+    }
+
+
+async def fleet_startup(kind: str, creators: int, new_creators: int) -> dict[str, Any]:
+    """Start-up of new creators joining a fleet of ``creators`` already started (their secrets registered).
+
+    The fleet is started through each creator's real first trigger (so the masker holds exactly what a triggerer
+    would), with the masker's per-secret recompile skipped and one compile at the end (``bench.masker``); the new
+    creators then run with Airflow's masker untouched."""
+    await first_event(first_poll_trigger(kind, creators + new_creators - 1))  # warm-up, as in measure()
+    started = time.process_time()
+    with fleet_loaded():
+        for creator in range(creators):
+            await first_event(first_poll_trigger(kind, creator))
+    fleet_cpu = time.process_time() - started
+    held, held_chars = masker_size()
+    startup = await startup_per_creator(kind, range(creators, creators + new_creators - 1))
+    return {
+        "kind": kind,
+        "creators": creators,
+        "fleet_load_cpu_s": fleet_cpu,
+        "masker_secrets": held,
+        "masker_chars": held_chars,
+        "hwm_kib": proc_status_kib("VmHWM"),
+        **startup,
+    }
 
 
 def _outcome(payload: Any) -> str:
@@ -309,6 +304,9 @@ def main() -> None:
     # A file, not env vars: httpx reads proxy settings from the whole environment for every client it builds, so
     # hundreds of extra variables would inflate our cost with something a real triggerer does not have.
     parser.add_argument("--publish-ids", type=Path, help="JSON list of publish ids (tiktok kind)")
+    parser.add_argument(
+        "--fleet-startup", action="store_true", help="only the start-up of new creators joining a started fleet"
+    )
     args = parser.parse_args()
     if args.kind == "tiktok":
         use_variant(args.variant)
@@ -316,7 +314,10 @@ def main() -> None:
     # Log as a triggerer would (formatting included), without terminal I/O noise.
     logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))  # noqa: SIM115
     publish_ids = json.loads(args.publish_ids.read_text()) if args.publish_ids else []
-    result = asyncio.run(measure(args.kind, args.creators, args.new_creators, args.interval, publish_ids))
+    if args.fleet_startup:
+        result = asyncio.run(fleet_startup(args.kind, args.creators, args.new_creators))
+    else:
+        result = asyncio.run(measure(args.kind, args.creators, args.new_creators, args.interval, publish_ids))
     result["variant"] = args.variant
     print(json.dumps(result))
 

@@ -107,13 +107,19 @@ def test_smoke_upload_moved_every_byte_and_triggers_all_completed(smoke: tuple[s
     upload = data["benchmarks"]["upload"]["sections"][0]
     for figures in upload["raw"].values():
         assert all(s["mbps"] > 0 for samples in figures["samples"].values() for s in samples)
-    for section in data["benchmarks"]["triggers"]["sections"]:
+    sections = data["benchmarks"]["triggers"]["sections"]
+    for section in (s for s in sections if s["title"].startswith("Triggers:")):
         count = 2 * section["raw"]["ours"]["creators"]  # two pending publishes per creator
         assert section["raw"]["ours"]["events"] == {"success": count}
         assert section["raw"]["baseline"]["events"] == {"success": count}
         assert section["raw"]["baseline"]["polls"] >= count and section["raw"]["ours"]["polls"] >= count
         assert section["raw"]["ours"]["startup_cpu_per_creator_s"] > 0
         assert any(note.startswith("shipped HTTP client path: per-trigger") for note in section["notes"])
+    (masker,) = [s for s in sections if s["title"].startswith("Masker:")]
+    for fleet in masker["raw"].values():  # the new creators' first triggers really ran and registered secrets
+        for kind in ("baseline", "ours"):
+            assert fleet[kind]["startup_cpu_per_creator_s"] > 0 and fleet[kind]["startup_new_secrets_per_creator"] >= 1
+            assert fleet[kind]["masker_secrets"] >= fleet[kind]["creators"]
 
 
 @pytest.mark.integration

@@ -99,7 +99,7 @@ class TestVariableTokenStore:
     """Outside a task runner the store writes the metadata DB through airflow.models.Variable."""
 
     def test_round_trip_through_the_metadata_db(self, airflow_db):
-        store = VariableTokenStore("tiktok_tokens__roundtrip")
+        store = VariableTokenStore("tiktok_oauth__roundtrip")
         assert store.load() is None
         store.save(make_tokens())
         assert store.load() == make_tokens()
@@ -110,16 +110,16 @@ class TestVariableTokenStore:
         from airflow.models.variable import Variable as VariableModel
         from airflow.utils.session import create_session
 
-        VariableTokenStore("tiktok_tokens__encrypted").save(make_tokens())
+        VariableTokenStore("tiktok_oauth__encrypted").save(make_tokens())
         with create_session() as session:
-            row = session.query(VariableModel).filter(VariableModel.key == "tiktok_tokens__encrypted").one()
+            row = session.query(VariableModel).filter(VariableModel.key == "tiktok_oauth__encrypted").one()
             raw = row._val
             assert row.is_encrypted
         assert ACCESS not in raw and REFRESH not in raw
-        assert json.loads(VariableModel.get("tiktok_tokens__encrypted"))["refresh_token"] == REFRESH
+        assert json.loads(VariableModel.get("tiktok_oauth__encrypted"))["refresh_token"] == REFRESH
 
     def test_without_a_fernet_key_tokens_are_not_written_in_plain_text(self, airflow_db, no_fernet_key, monkeypatch):
-        store = VariableTokenStore("tiktok_tokens__plaintext")
+        store = VariableTokenStore("tiktok_oauth__plaintext")
         with pytest.raises(PlaintextTokensRefused) as refused:
             store.save(make_tokens())
         assert "fernet_key" in str(refused.value) and ALLOW_PLAINTEXT_ENV in str(refused.value)
@@ -129,7 +129,7 @@ class TestVariableTokenStore:
         self, airflow_db, no_fernet_key, monkeypatch, caplog
     ):
         monkeypatch.setenv(ALLOW_PLAINTEXT_ENV, "true")
-        store = VariableTokenStore("tiktok_tokens__plaintext_allowed")
+        store = VariableTokenStore("tiktok_oauth__plaintext_allowed")
         with caplog.at_level(logging.WARNING):
             store.save(make_tokens())
         assert "PLAIN TEXT" in caplog.text
@@ -138,17 +138,51 @@ class TestVariableTokenStore:
     def test_garbage_in_the_variable_reads_as_empty(self, airflow_db, caplog):
         from airflow.models.variable import Variable as VariableModel
 
-        VariableModel.set("tiktok_tokens__garbage", "not json")
+        VariableModel.set("tiktok_oauth__garbage", "not json")
         with caplog.at_level(logging.WARNING):
-            assert VariableTokenStore("tiktok_tokens__garbage").load() is None
+            assert VariableTokenStore("tiktok_oauth__garbage").load() is None
         assert "does not hold a TikTok token set" in caplog.text
 
     def test_loaded_tokens_are_registered_with_the_log_masker(self, airflow_db):
         from airflow.sdk._shared.secrets_masker import redact
 
-        VariableTokenStore("tiktok_tokens__masked").save(make_tokens(access_token="act.maskme0123456789"))
-        VariableTokenStore("tiktok_tokens__masked").load()
+        VariableTokenStore("tiktok_oauth__masked").save(make_tokens(access_token="act.maskme0123456789"))
+        VariableTokenStore("tiktok_oauth__masked").load()
         assert "act.maskme0123456789" not in str(redact("token is act.maskme0123456789"))
+
+    def test_the_key_is_not_sensitive_so_only_the_tokens_inside_are_registered(self, airflow_db):
+        """Airflow registers a sensitive-named Variable's whole value on every read; ours is not, and a dump of the
+        whole JSON still shows no token (each is registered), nor does the UI (it redacts by the inner keys)."""
+        from airflow.api_fastapi.core_api.datamodels.variables import VariableResponse
+        from airflow.sdk._shared.secrets_masker import redact, should_hide_value_for_key
+
+        assert not should_hide_value_for_key(VariableTokenStore.PREFIX + "brand")
+        assert should_hide_value_for_key(VariableTokenStore.LEGACY_PREFIX + "brand")  # why the prefix changed
+        tokens = make_tokens(access_token="act.dumped0123456789", refresh_token="rft.dumped0123456789")
+        store = VariableTokenStore(VariableTokenStore.PREFIX + "dumped")
+        store.save(tokens)
+        assert store.load() == tokens
+        for text in (str(redact(f"value: {tokens.to_json()}")), str(redact(tokens.to_json(), store.key))):
+            assert "dumped0123456789" not in text and '"open_id": "open-1"' in text
+        ui = VariableResponse(
+            key=store.key, value=tokens.to_json(), description=None, is_encrypted=True, team_name=None
+        )
+        assert "dumped0123456789" not in str(ui.val) and "open-1" in str(ui.val)
+
+    def test_a_legacy_key_is_read_until_the_first_rotation_moves_it(self, airflow_db):
+        from airflow.models.variable import Variable as VariableModel
+
+        old, new = make_tokens(), make_tokens(access_token="act.moved0123456789", refresh_token="rft.moved0123456789")
+        VariableModel.set("tiktok_tokens__migrating", old.to_json())
+        for key in ("tiktok_tokens__migrating", "tiktok_oauth__migrating"):  # a connection may name either
+            store = VariableTokenStore(key)
+            assert (store.key, store.lock_key) == ("tiktok_oauth__migrating", "variable:tiktok_oauth__migrating")
+            assert store.load() == old
+        VariableTokenStore("tiktok_tokens__migrating").save(new)
+        assert json.loads(VariableModel.get("tiktok_oauth__migrating")) == new.to_dict()
+        assert VariableTokenStore("tiktok_tokens__migrating").load() == new  # the new key wins from now on
+        assert json.loads(VariableModel.get("tiktok_tokens__migrating")) == old.to_dict()  # left as it was
+        assert VariableTokenStore("custom_key").key == "custom_key"  # other names are used as given
 
 
 # --- TokenManager against the emulator ------------------------------------------------------------------------------
@@ -551,3 +585,119 @@ def test_a_really_lost_refresh_answer_names_the_relink_command(short_lived):
         manager_for(conn, store, seed_of(conn), conn_id="tiktok_brand", lost_race_wait=0.2).get_access_token()
     assert "airflow-tiktok link --qr --overwrite --conn-id tiktok_brand" in str(first.value)
     assert store.load().relink_reason
+
+
+class TestMaskedOncePerProcess:
+    """Airflow's masker recompiles its regex for each new secret and tells the supervisor about every call: a
+    secret is registered once per process, and every one of them stays masked."""
+
+    @staticmethod
+    def counting(monkeypatch, name: str) -> list[str]:
+        import airflow.sdk.log
+
+        calls: list[str] = []
+        real = getattr(airflow.sdk.log, name)
+        if name == "amask_secret":
+
+            async def acount(value, secret_name=None):
+                calls.append(value)
+                await real(value, secret_name)
+
+            monkeypatch.setattr(airflow.sdk.log, name, acount)
+        else:
+
+            def count(value, secret_name=None):
+                calls.append(value)
+                real(value, secret_name)
+
+            monkeypatch.setattr(airflow.sdk.log, name, count)
+        return calls
+
+    def test_a_reread_registers_nothing_again(self, monkeypatch):
+        from airflow.sdk._shared.secrets_masker import redact
+
+        calls = self.counting(monkeypatch, "mask_secret")
+        tokens = make_tokens(access_token="act.reread0123456789", refresh_token="rft.reread0123456789")
+        for _ in range(3):
+            assert VariableTokenStore.parse("tiktok_tokens__reread", tokens.to_json()) == tokens
+        TokenManager(None, MemoryTokenStore(), tokens)  # type: ignore[arg-type]  # the seed: same tokens
+        assert calls == ["act.reread0123456789", "rft.reread0123456789"]
+        assert "reread0123456789" not in str(redact("act.reread0123456789 rft.reread0123456789"))
+
+    async def test_the_async_path_shares_the_registry(self, monkeypatch):
+        from airflow.sdk._shared.secrets_masker import redact
+
+        from airflow_provider_tiktok.tokens import amask_secrets, mask_secrets
+
+        acalls = self.counting(monkeypatch, "amask_secret")
+        calls = self.counting(monkeypatch, "mask_secret")
+        await amask_secrets("cs_async0123456789", None, "act.async0123456789", "cs_async0123456789")
+        await amask_secrets("act.async0123456789")
+        mask_secrets("cs_async0123456789", "act.async0123456789")
+        assert acalls == ["cs_async0123456789", "act.async0123456789"] and calls == []
+        assert "async0123456789" not in str(redact("cs_async0123456789 act.async0123456789"))
+
+    def test_a_failed_registration_is_tried_again(self, monkeypatch):
+        import airflow.sdk.log
+
+        from airflow_provider_tiktok.tokens import mask_secrets
+
+        real, calls = airflow.sdk.log.mask_secret, []
+
+        def flaky(value, name=None):
+            calls.append(value)
+            if len(calls) == 1:
+                raise RuntimeError("supervisor channel closed")
+            real(value, name)
+
+        monkeypatch.setattr(airflow.sdk.log, "mask_secret", flaky)
+        with pytest.raises(RuntimeError):
+            mask_secrets("act.flaky0123456789")
+        mask_secrets("act.flaky0123456789")
+        mask_secrets("act.flaky0123456789")
+        assert calls == ["act.flaky0123456789"] * 2
+
+    def test_a_forked_child_registers_again(self):
+        """Airflow resets the masker in a new task process: what the parent registered must not count there."""
+        import os
+        import time
+
+        from airflow.sdk._shared.secrets_masker import redact, reset_secrets_masker
+
+        from airflow_provider_tiktok.tokens import mask_secrets
+
+        secret = "rft.forked0123456789"
+        mask_secrets(secret)
+        pid = os.fork()
+        if pid == 0:  # the child: reset as Airflow's supervise() does, then register through our path
+            code = 3
+            try:
+                reset_secrets_masker()
+                mask_secrets(secret)
+                code = 0 if secret not in str(redact(f"x {secret}")) else 1
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + 60
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if done[0] == 0:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("forked child did not finish")
+        assert os.waitstatus_to_exitcode(done[1]) == 0
+        assert secret not in str(redact(f"x {secret}"))  # and the parent's masker still has it
+
+    def test_many_new_secrets_all_stay_masked(self):
+        """Dropping ``re``'s cache after each new secret keeps the masker's own compiled pattern working."""
+        import secrets as random_secrets
+
+        from airflow.sdk._shared.secrets_masker import redact
+
+        from airflow_provider_tiktok.tokens import mask_secrets
+
+        values = [f"act.many{random_secrets.token_urlsafe(24)}" for _ in range(200)]
+        for value in values:
+            mask_secrets(value, value.replace("act.", "rft."))
+        text = str(redact(" ".join(values + [v.replace("act.", "rft.") for v in values])))
+        assert "act.many" not in text and "rft.many" not in text
+        assert text.split() == ["***"] * 400

@@ -1,7 +1,7 @@
 """The Test button (UI and REST API) for ``tiktok`` connections: honest, and never rotates anything.
 
 Airflow tests a connection under a *transient* conn id (``POST /connections/test`` copies it to a random id), so the
-default token Variable ``tiktok_tokens__<conn_id>`` names a Variable that does not exist. The token set is therefore
+default token Variable ``tiktok_oauth__<conn_id>`` names a Variable that does not exist. The token set is therefore
 found from the connection's contents: its ``token_variable_key`` (the linking CLI always writes it), else the one
 stored token set whose ``open_id`` matches the connection's.
 
@@ -29,17 +29,19 @@ _log = logging.getLogger(__name__)
 
 def find_stored_tokens(settings: TikTokConnectionSettings) -> tuple[str | None, TokenSet | None]:
     """(Variable key, token set) for the connection, looking where its contents point; (None, None) if none."""
-    stored = VariableTokenStore(settings.token_variable_key).load()
+    store = VariableTokenStore(settings.token_variable_key)
+    stored = store.load()
     if stored is not None:
-        return settings.token_variable_key, stored
+        return store.key, stored
     open_id = settings.open_id
     if not open_id:
         return None, None
     matches = []
-    for key, raw in compat.variables_with_prefix(VariableTokenStore.PREFIX).items():
-        tokens = VariableTokenStore.parse(key, raw)
-        if tokens is not None and tokens.open_id == open_id:
-            matches.append((tokens.access_expires_at, key, tokens))
+    for prefix in (VariableTokenStore.PREFIX, VariableTokenStore.LEGACY_PREFIX):
+        for key, raw in compat.variables_with_prefix(prefix).items():
+            tokens = VariableTokenStore.parse(key, raw)
+            if tokens is not None and tokens.open_id == open_id:
+                matches.append((tokens.access_expires_at, key, tokens))
     if not matches:
         return None, None
     _, key, tokens = max(matches)  # the freshest, if two connections link the same account
@@ -48,8 +50,9 @@ def find_stored_tokens(settings: TikTokConnectionSettings) -> tuple[str | None, 
 
 def _conn_id_from(key: str | None, settings: TikTokConnectionSettings) -> str:
     """The real connection id for messages: the test's own id is a random, transient one."""
-    if key and key.startswith(VariableTokenStore.PREFIX):
-        return key[len(VariableTokenStore.PREFIX) :]
+    for prefix in (VariableTokenStore.PREFIX, VariableTokenStore.LEGACY_PREFIX):
+        if key and key.startswith(prefix):
+            return key[len(prefix) :]
     return settings.conn_id
 
 

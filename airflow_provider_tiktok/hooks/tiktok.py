@@ -3,7 +3,8 @@
 Connection: login = client key, password = client secret; extra = ``refresh_token``, ``access_token``,
 ``access_token_expires_at``, ``open_id``, ``api_base_url``, ``token_variable_key`` (the legacy
 ``extra__tiktok__<name>`` spelling is accepted too). Tasks cannot write connections in Airflow 3, so rotated tokens
-live in an Airflow Variable (``tiktok_tokens__<conn_id>`` unless set); the connection only *seeds* it.
+live in an Airflow Variable (``tiktok_oauth__<conn_id>`` unless set; earlier versions' ``tiktok_tokens__<conn_id>`` is
+read until the first rotation moves it); the connection only *seeds* it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from airflow_provider_tiktok.tokens import (
     TokenSet,
     TokenStore,
     VariableTokenStore,
+    amask_secrets,
     mask_secrets,
 )
 
@@ -109,6 +111,9 @@ class TikTokConnectionSettings:
 
     @property
     def secrets(self) -> list[str]:
+        """What this connection reveals that could reach a log: the client secret and the seed tokens. Not the
+        extra as a whole (Airflow registers it on every lookup anyway; it only ever appears whole in a dump of the
+        connection), nor expiry times, open_id or URLs, which are not secret."""
         values = [self.client_secret]
         if self.seed is not None:
             values += [self.seed.access_token, self.seed.refresh_token or ""]
@@ -171,13 +176,11 @@ class TikTokHook(BaseHook):
         """:attr:`settings` without blocking the event loop (common-compat's async connection lookup)."""
         if self._settings is None:
             from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
-            from airflow.sdk.log import amask_secret
 
             conn = await get_async_connection(self.tiktok_conn_id, hook=self)
             extra = await get_async_extra_dejson(conn)
             settings = TikTokConnectionSettings.from_connection(self.tiktok_conn_id, conn.login, conn.password, extra)
-            for secret in settings.secrets:
-                await amask_secret(secret)
+            await amask_secrets(*settings.secrets)
             self._settings = settings
         return self._settings
 

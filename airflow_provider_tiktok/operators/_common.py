@@ -123,9 +123,10 @@ class UploadUrlVault:
     @classmethod
     def put(cls, publish_id: str, upload_url: str) -> str:
         from airflow.sdk import Variable
-        from airflow.sdk.log import mask_secret
 
-        mask_secret(upload_url)
+        from airflow_provider_tiktok.tokens import mask_secrets
+
+        mask_secrets(upload_url)
         key = cls.key(publish_id)
         Variable.set(
             key,
@@ -137,7 +138,8 @@ class UploadUrlVault:
     @classmethod
     def get(cls, publish_id: str) -> str | None:
         from airflow.sdk import Variable
-        from airflow.sdk.log import mask_secret
+
+        from airflow_provider_tiktok.tokens import mask_secrets
 
         raw = Variable.get(cls.key(publish_id), default=None)
         if not raw:
@@ -145,7 +147,7 @@ class UploadUrlVault:
         data = json.loads(raw)
         if data.get("publish_id") != publish_id:
             return None
-        mask_secret(data["upload_url"])
+        mask_secrets(data["upload_url"])
         return str(data["upload_url"])
 
     @classmethod

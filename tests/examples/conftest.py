@@ -107,7 +107,13 @@ def _forget_airflow_state() -> None:
     with create_session() as session:
         ledgers = select(AssetModel.id).where(AssetModel.uri.startswith("tiktok-ledger://"))
         session.execute(delete(AssetStateStoreModel).where(AssetStateStoreModel.asset_id.in_(ledgers)))
-        prefixes = ("tiktok_tokens__", "youtube_feed_seen__", "tiktok_publish__", "tiktok_publish_id__")
+        prefixes = (
+            "tiktok_oauth__",
+            "tiktok_tokens__",
+            "youtube_feed_seen__",
+            "tiktok_publish__",
+            "tiktok_publish_id__",
+        )
         for prefix in (*prefixes, "tiktok_webhook_facts__"):
             session.execute(delete(Variable).where(Variable.key.startswith(prefix, autoescape=True)))
 

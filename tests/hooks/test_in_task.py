@@ -31,7 +31,23 @@ def _dag(dag_id: str):
             with TikTokHook().get_client() as client:
                 return client.user_info().open_id
 
-        first_call() >> second_call()
+        @task
+        def masking_in_the_runner() -> dict:
+            """A dump of the whole token Variable, read the way Airflow reads it: the tokens are masked, the rest is
+            not (the key names no sensitive word, so Airflow does not register the whole value as one secret)."""
+            from airflow.sdk import Variable
+            from airflow.sdk._shared.secrets_masker import redact
+
+            from airflow_provider_tiktok.hooks.tiktok import TikTokHook
+
+            store = TikTokHook().token_store()
+            tokens = store.load()
+            assert tokens is not None and tokens.refresh_token
+            text = str(redact(f"dump: {Variable.get(store.key)}"))
+            hidden = tokens.access_token not in text and tokens.refresh_token not in text
+            return {"tokens_hidden": hidden, "rest_visible": str(tokens.open_id) in text}
+
+        first_call() >> second_call() >> masking_in_the_runner()
     return dag
 
 
@@ -42,6 +58,7 @@ def test_tasks_refresh_through_the_sdk_variable_and_share_the_rotation(tiktok_co
     assert result.state == "success", result.states
     assert result.xcom("first_call") == {"open_id": conn.open_id, "sdk_path": True}
     assert result.xcom("second_call") == conn.open_id
+    assert result.xcom("masking_in_the_runner") == {"tokens_hidden": True, "rest_visible": True}
 
     stored = VariableTokenStore(conn.token_variable_key).load()
     assert stored is not None and stored.refresh_token != conn.tokens["refresh_token"]

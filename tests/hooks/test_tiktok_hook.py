@@ -32,7 +32,7 @@ class TestConnectionSettings:
         }
         s = TikTokConnectionSettings.from_connection("my_conn", "ck", "cs", extra)
         assert s.api_base_url == "https://open.tiktokapis.com"
-        assert s.token_variable_key == "tiktok_tokens__my_conn"
+        assert s.token_variable_key == "tiktok_oauth__my_conn"
         assert s.seed == TokenSet(
             access_token="act.legacy", access_expires_at=1893456000.0, refresh_token="rft.new", open_id="open-legacy"
         )
@@ -84,7 +84,7 @@ def test_client_calls_the_api_with_the_connection(tiktok_conn):
     assert info.username.startswith("creator_")
     assert hook.allow_http_media_urls  # the emulator is plain http
     assert isinstance(hook.token_store(), VariableTokenStore)
-    assert hook.token_store().key == tiktok_conn.token_variable_key
+    assert hook.token_store().key == VariableTokenStore(tiktok_conn.token_variable_key).key
     assert token_endpoint_calls(tiktok_conn.control) == 0
 
 
@@ -219,6 +219,36 @@ def test_secrets_stay_out_of_logs_reprs_and_errors(tiktok_conn, caplog):
         for text in texts:
             assert secret not in text
     assert "airflow-tiktok link" in str(exc.value)
+    # Each secret seen is registered (once per process), so even a line that quotes one is masked.
+    from airflow.sdk._shared.secrets_masker import redact
+
+    for secret in secrets:
+        assert secret not in str(redact(f"leaked: {secret}"))
+
+
+async def test_async_settings_register_each_secret_once(tiktok_conn, monkeypatch):
+    """The trigger path: the client secret and the seed tokens are masked, and the next trigger of the same creator
+    (a new hook reading the same connection) sends nothing to the masker again."""
+    import airflow.sdk.log
+    from airflow.sdk._shared.secrets_masker import redact
+
+    conn = tiktok_conn
+    settings = await conn.hook().aget_settings()
+    calls: list[str] = []
+    real = airflow.sdk.log.amask_secret
+
+    async def counting(value, name=None):
+        calls.append(value)
+        await real(value, name)
+
+    monkeypatch.setattr(airflow.sdk.log, "amask_secret", counting)
+    again = await conn.hook().aget_settings()
+    assert again == settings
+    # (Airflow's own lookup registers the extra as a dict on every read; what we add must not repeat.)
+    ours = {value for value in calls if isinstance(value, str)}
+    assert not ours & {conn.client_secret, conn.tokens["access_token"], conn.tokens["refresh_token"]}
+    for secret in (conn.client_secret, conn.tokens["access_token"], conn.tokens["refresh_token"]):
+        assert secret not in str(redact(f"leaked: {secret}"))
 
 
 def _test_under_a_transient_id(extra: dict, login: str, password: str, monkeypatch) -> tuple[bool, str]:
@@ -262,7 +292,8 @@ class TestTheTestButtonFindsTheStoredTokens:
         calls = token_endpoint_calls(conn.control)
         ok, message = _test_under_a_transient_id(spec["extra"], spec["login"], spec["password"], monkeypatch)
         assert ok, message
-        assert conn.open_id in message and conn.token_variable_key in message  # the rotated tokens, not the seed
+        # the rotated tokens, not the seed
+        assert conn.open_id in message and VariableTokenStore(conn.token_variable_key).key in message
         assert token_endpoint_calls(conn.control) == calls  # nothing rotated
 
     def test_through_the_open_id_when_the_extra_names_no_variable(self, tiktok_conn, monkeypatch):
@@ -272,7 +303,23 @@ class TestTheTestButtonFindsTheStoredTokens:
         extra = {k: v for k, v in spec["extra"].items() if k != "token_variable_key"}
         ok, message = _test_under_a_transient_id(extra, spec["login"], spec["password"], monkeypatch)
         assert ok, message
-        assert conn.open_id in message and conn.token_variable_key in message
+        assert conn.open_id in message and VariableTokenStore(conn.token_variable_key).key in message
+
+    def test_through_the_open_id_in_a_token_set_an_earlier_version_stored(self, tiktok_conn, monkeypatch):
+        """Before any rotation since the upgrade, the live tokens are only under the legacy ``tiktok_tokens__`` key."""
+        from airflow.models.variable import Variable as VariableModel
+
+        conn = tiktok_conn
+        stored = self._rotate(conn)
+        new_key = VariableTokenStore(conn.token_variable_key).key
+        legacy_key = VariableTokenStore.LEGACY_PREFIX + new_key.removeprefix(VariableTokenStore.PREFIX)
+        VariableModel.delete(new_key)
+        VariableModel.set(legacy_key, stored.to_json())
+        spec = json.loads(os.environ["AIRFLOW_CONN_TIKTOK_DEFAULT"])
+        extra = {k: v for k, v in spec["extra"].items() if k != "token_variable_key"}
+        ok, message = _test_under_a_transient_id(extra, spec["login"], spec["password"], monkeypatch)
+        assert ok, message
+        assert conn.open_id in message and legacy_key in message
 
     def test_a_garbage_refresh_token_is_not_reported_as_success(self, tiktok_conn, monkeypatch):
         conn = tiktok_conn

@@ -512,7 +512,7 @@ def test_list_shows_account_and_freshness_without_network(emu, conn_id):
     assert f"open_id:  {OPEN_ID}" in block
     assert re.search(r"access: +valid (23h|1d)", block)
     assert re.search(r"refresh: +valid 36[45]d", block)
-    assert f"tokens:   from variable (tiktok_tokens__{conn_id})" in block
+    assert f"tokens:   from variable (tiktok_oauth__{conn_id})" in block
     assert len(emu.control.requests()) == before  # list alone never calls TikTok
     for secret in _secrets_of(run, emu):
         assert secret not in run.text
@@ -743,7 +743,7 @@ def test_list_reads_hand_made_connections(conn_id):
     assert run.code == 0, run.text
     block = run.out.getvalue().split(conn_id + "\n", 1)[1].split("\ntiktok_", 1)[0]
     assert "open_id:  open-hand" in block
-    assert f"tokens:   from connection (tiktok_tokens__{conn_id})" in block
+    assert f"tokens:   from connection (tiktok_oauth__{conn_id})" in block
     assert "access:   expired 2020-01-01T00:00:00+00:00" in block
     assert "refresh:  unknown" in block
     broken = run.out.getvalue().split(conn_id + "_broken\n", 1)[1]

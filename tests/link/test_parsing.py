@@ -202,7 +202,7 @@ def test_json_export_is_what_the_hook_reads():
     assert settings.seed is not None
     assert (settings.seed.refresh_token, settings.seed.access_token) == ("rft.REFRESH1234", "act.ACCESS1234")
     assert settings.seed.access_expires_at == 1_900_000_000
-    assert settings.token_variable_key == "tiktok_tokens__tiktok_main"
+    assert settings.token_variable_key == "tiktok_oauth__tiktok_main"
 
 
 def test_uri_export_round_trips_through_airflow():
