@@ -119,7 +119,7 @@ def variables_with_prefix(prefix: str) -> dict[str, str]:
     from sqlalchemy import select
 
     with create_session() as session:
-        rows = session.scalars(select(VariableModel).where(VariableModel.key.startswith(prefix)))
+        rows = session.scalars(select(VariableModel).where(VariableModel.key.startswith(prefix, autoescape=True)))
         return {row.key: row.val for row in rows if row.val is not None}
 
 
