@@ -60,13 +60,16 @@ class LinkedConnection:
         return default_variable_key(self.conn_id)
 
     def extra(self, *, show_secrets: bool = True) -> dict[str, Any]:
+        # Airflow registers every string under a key naming a "token" with its log masker when a connection is read,
+        # and each new secret costs a recompile over all of them (docs/benchmarks.md, the secrets masker). So the
+        # expiry is written as epoch seconds (a number is not registered) and the token Variable's key, being the
+        # default, is not written at all (the hook derives it from the conn id).
         extra: dict[str, Any] = {
             "refresh_token": self.tokens.refresh_token,
             "access_token": self.tokens.access_token,
-            "access_token_expires_at": iso_utc(self.tokens.access_expires_at),
+            "access_token_expires_at": int(self.tokens.access_expires_at),
             "open_id": self.tokens.open_id,
             "api_base_url": self.api_base_url,
-            "token_variable_key": self.token_variable_key,
         }
         if not show_secrets:
             extra.update({key: MASK for key in SECRET_EXTRA_KEYS if extra.get(key)})

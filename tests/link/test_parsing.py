@@ -205,6 +205,14 @@ def test_json_export_is_what_the_hook_reads():
     assert settings.token_variable_key == "tiktok_oauth__tiktok_main"
 
 
+def test_the_extra_holds_no_string_the_masker_would_take_for_a_secret_but_the_two_tokens():
+    """Airflow masks every string under a key naming a token: only the tokens themselves should be such strings."""
+    extra = LINKED.extra()
+    sensitive = {key for key, value in extra.items() if "token" in key and isinstance(value, str)}
+    assert sensitive == {"access_token", "refresh_token"}
+    assert extra["access_token_expires_at"] == 1_900_000_000
+
+
 def test_uri_export_round_trips_through_airflow():
     from airflow.sdk import Connection
 
