@@ -90,18 +90,23 @@ class Processes:
         component.proc.wait()
         return len(procs)
 
-    def stop_all(self) -> None:
-        """SIGTERM every group, wait, then SIGKILL the groups (``kill_descendants`` afterwards gets the rest)."""
+    def started(self) -> list[dict[str, object]]:
+        """Every process started (name, pid, start time): to check afterwards that none is left."""
+        result: list[dict[str, object]] = []
+        for component in self.components.values():
+            for proc in component.tree():
+                with suppress(psutil.Error):
+                    result.append({"name": component.name, "pid": proc.pid, "create_time": proc.create_time()})
+        return result
+
+    def stop_all(self, last: tuple[str, ...] = ("emulator", "redis")) -> None:
+        """SIGTERM every group but ``last``, wait, then ``last``; then SIGKILL every group left (the killed
+        components' orphans and task processes in other groups are for ``kill_descendants``)."""
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            live = [c for c in self.components.values() if c.proc.poll() is None]
-            for component in live:
-                with suppress(ProcessLookupError, PermissionError):
-                    os.killpg(component.pid, signal.SIGTERM)
-            deadline = time.monotonic() + STOP_GRACE_S
-            for component in live:
-                with suppress(subprocess.TimeoutExpired):
-                    component.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            first = [c for c in self.components.values() if c.name not in last]
+            self._terminate(first)
+            self._terminate([c for c in self.components.values() if c.name in last])
             for component in self.components.values():
                 with suppress(ProcessLookupError, PermissionError):
                     os.killpg(component.pid, signal.SIGKILL)
@@ -109,3 +114,14 @@ class Processes:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    @staticmethod
+    def _terminate(components: list[Component]) -> None:
+        live = [c for c in components if c.proc.poll() is None]
+        for component in live:
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(component.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for component in live:
+            with suppress(subprocess.TimeoutExpired):
+                component.proc.wait(timeout=max(0.0, deadline - time.monotonic()))

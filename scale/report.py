@@ -92,7 +92,10 @@ def render(report: dict[str, Any]) -> str:
         f"| wall time / rate-limit lower bound | {timing['wall_s']:.0f} s / {timing['lower_bound_s']:.0f} s = "
         f"{timing['ratio']:.2f}x |",
         f"| start-up (servers, migrate, Airflow healthy) | {timing['startup_s']:.0f} s |",
-        f"| triggerer CPU per status call | {report['cpu']['triggerer_ms_per_status_call']:.1f} ms |",
+        f"| triggerer CPU per status call (during the run, idle included) | "
+        f"{report['cpu']['triggerer_ms_per_status_call']:.1f} ms |",
+        f"| shared budgets (`[tiktok] budget_backend = redis`) | "
+        f"{'on' if report['shared_budgets'] else 'not in this provider: per-process budgets'} |",
     ]
     for kill in report["kills"]:
         lines.append(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from scale.processes import Processes
 
@@ -75,6 +76,15 @@ class Postgres:
 
     def query(self, sql: str) -> str:
         return str(self.server.psql(sql))
+
+    def started(self) -> list[dict[str, object]]:
+        """The postmaster and its processes (name, pid, start time), as :meth:`Processes.started` lists them."""
+        try:
+            root = psutil.Process(int(self.server.get_pid()))
+            procs = [root, *root.children(recursive=True)]
+            return [{"name": "postgres", "pid": p.pid, "create_time": p.create_time()} for p in procs]
+        except (psutil.Error, TypeError, ValueError):
+            return []
 
     def stop(self) -> None:
         self.server.cleanup()
