@@ -53,8 +53,6 @@ def airflow_env(
             HOST_VAR: "127.0.0.1",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "3",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "5",
             "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/1",
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + db_url,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(size.worker_concurrency),

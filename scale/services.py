@@ -65,7 +65,7 @@ class Postgres:
 
         pgdata.mkdir(parents=True, exist_ok=True)
         self.server: Any = pgserver.get_server(pgdata, cleanup_mode="stop")
-        self.server.psql("ALTER SYSTEM SET max_connections = 300;")  # Airflow's pools: 9 components, many tasks
+        self.server.psql("ALTER SYSTEM SET max_connections = 300;")  # Airflow's default pools, in 9 components
         self.server.psql("ALTER SYSTEM SET fsync = off;")  # a throwaway database
         self.server.cleanup()
         self.server = pgserver.get_server(pgdata, cleanup_mode="stop")
