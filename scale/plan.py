@@ -25,11 +25,12 @@ class Size:
     worker_concurrency: int  # task slots per Celery worker
 
 
-# Full: the fleet. Small: more posts than one minute of inits per creator (so init pacing matters) and
-# several in flight per creator polling every 2 s (3 x 30/min: the status budget must hold them to 30), on 3
-# creators so that the whole run fits in a few minutes on 2 cores.
+# Full: the fleet. Small: more posts than one minute of inits per creator (so init pacing matters) and 4
+# in flight per creator, each polling every 2-4 s for 30 s of processing (about 60 status calls a minute per
+# creator: the status budget must hold them to 30, across both triggerers), on 3 creators so that the whole run
+# fits in a few minutes on 2 cores.
 FULL = Size(creators=200, posts=3, pool_slots=3, poll_interval=5.0, processing_seconds=10.0, worker_concurrency=6)
-SMALL = Size(creators=3, posts=8, pool_slots=3, poll_interval=2.0, processing_seconds=10.0, worker_concurrency=4)
+SMALL = Size(creators=3, posts=8, pool_slots=4, poll_interval=2.0, processing_seconds=30.0, worker_concurrency=4)
 
 
 def accounts(size: Size) -> list[DemoAccount]:

@@ -38,7 +38,7 @@ def tiktok_scale_calendar() -> None:
             privacy_level="SELF_ONLY",
             deferrable=True,
             poll_interval=CALENDAR["poll_interval"],
-            max_poll_interval=CALENDAR["poll_interval"] * 4,
+            max_poll_interval=CALENDAR["poll_interval"] * 2,
             retries=3,
             retry_delay=timedelta(seconds=5),
         ).expand_kwargs(
