@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from airflow_provider_tiktok.demo.seed import seed_emulator
 from airflow_provider_tiktok.demo.standalone import kill_descendants
 from airflow_provider_tiktok.emulator.control import EmulatorControl
@@ -62,7 +64,7 @@ def run(options: Options) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: stopping everything this run started", flush=True)
         return 130
-    except RuntimeError as exc:
+    except (RuntimeError, httpx.HTTPError) as exc:  # a server that would not start or answer: no verdict
         print(f"scale run failed: {exc}", flush=True)
         return 2
     finally:
