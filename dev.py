@@ -5,6 +5,9 @@
     python3 dev.py test         lint, type-check and run the whole test suite (on the default Airflow)
     python3 dev.py standalone   Airflow's components wired to the emulator on 127.0.0.1, to click through the UI
     python3 dev.py bench        run the benchmarks under bench/ (full size)
+    python3 dev.py scale        a CeleryExecutor Airflow (PostgreSQL, Redis, 2 workers, 2 triggerers) publishing for
+                                200 creators x 3 posts while a worker and a triggerer are killed; checks exactly-once
+                                and TikTok's rate limits (--small: 3 x 8, a few minutes; --creators N --posts M)
     python3 dev.py lock         re-pin every requirements/ file (keeps current pins; --upgrade: fresh)
 
     --airflow VERSION           run any command on another Airflow of the test matrix (3.3.0: the declared floor);
@@ -174,6 +177,7 @@ COMMANDS = {
     "demo": lambda py, extra, _airflow: run(py, "-m", "airflow_provider_tiktok.demo", *extra),
     "standalone": lambda py, extra, _airflow: run(py, "-m", "airflow_provider_tiktok.demo", "--standalone", *extra),
     "bench": lambda py, extra, _airflow: run(py, "-m", "bench", *extra),
+    "scale": lambda py, extra, _airflow: run(py, "-m", "scale", *extra),
     "lock": cmd_lock,
 }
 

@@ -273,6 +273,13 @@ class EmulatorControl:
         """How many requests :meth:`requests` would list, without transferring the log."""
         return int(self._call("GET", "/requests/count", params={"path": path})["count"])
 
+    def rates(self, by: str = "token") -> list[dict[str, Any]]:
+        """Per token (``by="account"``: per creator, every token together) and rate-limited bucket (``init`` covers
+        the three init endpoints): ``requests`` made, admitted or not, ``rejected`` (429s), ``max_per_60s`` (the
+        most in any sliding 60 s window) against TikTok's ``limit``, and ``busiest_window_from``."""
+        result: list[dict[str, Any]] = self._call("GET", "/rates", params={"by": by})
+        return result
+
     def posts(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "/posts")
         return result

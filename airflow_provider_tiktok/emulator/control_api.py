@@ -271,6 +271,11 @@ def count_requests(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]
     return {"count": len(list_requests(state, body, _))}
 
 
+def rates(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
+    """Per token (``?by=account``: per creator) and rate-limited endpoint: requests, 429s, the busiest 60 s."""
+    return state.rate_report(body.get("by", "token"))
+
+
 def list_posts(state: EmulatorState, body: dict[str, Any], _: dict[str, Any]) -> Any:
     with state.lock:
         for post in state.posts.values():
@@ -321,6 +326,7 @@ ROUTES = [
     Route("/_emulator/videos", endpoint(list_videos), methods=["GET"]),
     Route("/_emulator/requests", endpoint(list_requests), methods=["GET"]),
     Route("/_emulator/requests/count", endpoint(count_requests), methods=["GET"]),
+    Route("/_emulator/rates", endpoint(rates), methods=["GET"]),
     Route("/_emulator/posts", endpoint(list_posts), methods=["GET"]),
     Route("/_emulator/tokens", endpoint(list_tokens), methods=["GET"]),
     Route("/_emulator/webhooks", endpoint(list_webhooks), methods=["GET"]),

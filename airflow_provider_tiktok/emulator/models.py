@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,7 @@ VIDEO_LIST_RULES = ("public", "all")  # which completed posts /v2/video/list/ an
 DISPLAY_RATE_SCOPES = ("app", "token")
 POST_ID_TYPES = ("int", "string")
 REQUEST_LOG_LIMIT = 100_000  # a long-running CLI emulator must not grow without bound
+RATE_SEEN_LIMIT = 10_000  # request times kept per token and bucket for the rate report (hours at TikTok's limits)
 
 
 def log_id() -> str:
@@ -74,6 +76,15 @@ class Settings:
     unaudited_private_non_self_only: str = "reject"  # reject | mismatch | accept (stored as SELF_ONLY)
     shared_init_rate_window: bool = True
     reject_unknown_fields: bool = False
+
+
+@dataclass
+class RateSeen:
+    """Every request one token made to one rate-limited bucket, admitted or refused (for ``rate_report``)."""
+
+    open_id: str | None
+    times: deque[float] = field(default_factory=lambda: deque(maxlen=RATE_SEEN_LIMIT))
+    rejected: int = 0
 
 
 @dataclass

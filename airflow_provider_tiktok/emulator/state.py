@@ -41,6 +41,7 @@ from airflow_provider_tiktok.emulator.models import (
     Grant,
     Post,
     QrSession,
+    RateSeen,
     Settings,
     Upload,
     random_token,
@@ -78,6 +79,7 @@ class EmulatorState:
             self.faults: list[Fault] = []
             self.request_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
             self.rate_windows: dict[tuple[str, str], deque[float]] = {}
+            self.rate_seen: dict[tuple[str, str], RateSeen] = {}  # every attempt, admitted or not (rate_report)
             self.outbox: list[dict[str, Any]] = []
             self.webhook_log: list[dict[str, Any]] = []
             self.webhook_raw: list[tuple[bytes, list[str]]] = []  # per delivery: body, signature headers sent
@@ -257,19 +259,65 @@ class EmulatorState:
     def hit_rate_limit(self, token: str, bucket: str) -> bool:
         """Record one request; True when it is over the per-token budget of the sliding 60 s window."""
         with self.lock:
-            if not self.settings.rate_limits_enabled:
-                return False
             now = self.now()
             init = bucket in INIT_BUCKETS
+            limit_bucket = "init" if init else bucket
+            seen = self.rate_seen.get((token, limit_bucket))  # observed even with the limits off
+            if seen is None:
+                seen = self.rate_seen[(token, limit_bucket)] = RateSeen(self._open_id_of(token))
+            seen.times.append(now)
+            if not self.settings.rate_limits_enabled:
+                return False
             if init and self.settings.shared_init_rate_window:
                 bucket = "init"
             window = self.rate_windows.setdefault((token, bucket), deque())
             while window and window[0] <= now - 60:
                 window.popleft()
-            if len(window) >= RATE_LIMITS["init" if init else bucket]:
+            if len(window) >= RATE_LIMITS[limit_bucket]:
+                seen.rejected += 1
                 return True
             window.append(now)
             return False
+
+    def _open_id_of(self, key: str) -> str | None:
+        found = self.access_index.get(key)
+        return found[0].open_id if found else None
+
+    def rate_report(self, by: str = "token") -> list[dict[str, Any]]:
+        """What each client asked of each rate-limited endpoint, whether admitted or not: per access token (TikTok's
+        unit) or per account (``by="account"``: every token of one creator together, the stricter reading), the
+        requests, how many were refused with 429, and the most in any sliding 60 s window against TikTok's limit.
+        A client that respects the limit never has ``max_per_60s`` above ``limit``. Tokens appear as a short hash."""
+        if by not in ("token", "account"):
+            raise ValueError("by must be token or account")
+        with self.lock:
+            groups: dict[tuple[str, str], tuple[str | None, list[float], int]] = {}
+            for (token, bucket), seen in self.rate_seen.items():
+                name = hashlib.sha256(token.encode()).hexdigest()[:12] if by == "token" else str(seen.open_id)
+                open_id, times, rejected = groups.get((name, bucket), (seen.open_id, [], 0))
+                groups[(name, bucket)] = (open_id, [*times, *seen.times], rejected + seen.rejected)
+        report = []
+        for (name, bucket), (open_id, times, rejected) in sorted(groups.items(), key=lambda item: item[0]):
+            times.sort()
+            busiest, start, first = 0, 0, 0
+            for end, at in enumerate(times):  # the window (at - 60, at], as hit_rate_limit counts it
+                while times[first] <= at - 60:
+                    first += 1
+                if end - first + 1 > busiest:
+                    busiest, start = end - first + 1, first
+            report.append(
+                {
+                    by: name,
+                    "open_id": open_id,
+                    "bucket": bucket,
+                    "limit": RATE_LIMITS[bucket],
+                    "requests": len(times),
+                    "rejected": rejected,
+                    "max_per_60s": busiest,
+                    "busiest_window_from": times[start] if times else None,
+                }
+            )
+        return report
 
     # -- posts -------------------------------------------------------------------------------------------------
     def new_publish_id(self, media_type: str, mode: str, source: str) -> str:

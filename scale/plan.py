@@ -1,0 +1,89 @@
+"""What a scale run publishes: creators, posts, pools, and the lower bound TikTok's rate limits set on its time."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_tiktok.demo.seed import DemoAccount
+from airflow_provider_tiktok.emulator.models import RATE_LIMITS
+from airflow_provider_tiktok.testing.media import make_mp4
+
+TITLE_PREFIX = "scale post "
+
+
+@dataclass(frozen=True)
+class Size:
+    creators: int
+    posts: int  # per creator
+    pool_slots: int  # a creator's publishes in flight at once (its pool's slots)
+    poll_interval: float  # the operator's status poll interval (s)
+    processing_seconds: float  # how long the emulator takes to process an upload (s)
+    worker_concurrency: int  # task slots per Celery worker
+
+
+# Full: the issue's fleet. Small: more posts than one minute of inits per creator (so init pacing matters) and 4
+# in flight per creator, each polling every 2-4 s for 30 s of processing (about 60 status calls a minute per
+# creator: the status budget must hold them to 30, across both triggerers), on 3 creators so that the whole run
+# fits in a few minutes on 2 cores.
+FULL = Size(creators=200, posts=3, pool_slots=3, poll_interval=5.0, processing_seconds=10.0, worker_concurrency=6)
+SMALL = Size(creators=3, posts=8, pool_slots=4, poll_interval=2.0, processing_seconds=30.0, worker_concurrency=4)
+
+
+def accounts(size: Size) -> list[DemoAccount]:
+    return [
+        DemoAccount(f"tiktok_scale_{i:03d}", f"scale-open-id-{i:03d}", f"scale_creator_{i:03d}", f"Scale Creator {i}")
+        for i in range(size.creators)
+    ]
+
+
+def post_key(creator: int, post: int) -> str:
+    return f"scale:c{creator:03d}:p{post:02d}"
+
+
+def title_of(key: str) -> str:
+    """The caption carries the key, so the emulator's posts can be counted per idempotency key."""
+    return TITLE_PREFIX + key
+
+
+def write_calendar(size: Size, run_dir: Path) -> Path:
+    """The DAG's input (see scale_dag.py) and the one video every post uploads (a small structurally valid MP4)."""
+    video = run_dir / "media" / "clip.mp4"
+    video.parent.mkdir(parents=True, exist_ok=True)
+    make_mp4(video, duration_s=6.0, size=256 * 1024)
+    creators = [
+        {
+            "conn_id": account.conn_id,
+            "pool": pool_name(account),
+            "posts": [{"key": post_key(c, p), "title": title_of(post_key(c, p))} for p in range(size.posts)],
+        }
+        for c, account in enumerate(accounts(size))
+    ]
+    calendar: dict[str, Any] = {
+        "size": asdict(size),
+        "video": str(video),
+        "poll_interval": size.poll_interval,
+        "max_active_tasks": max(16, size.creators * size.pool_slots),
+        "creators": creators,
+    }
+    path = run_dir / "calendar.json"
+    path.write_text(json.dumps(calendar, indent=1))
+    return path
+
+
+def pool_name(account: DemoAccount) -> str:
+    return f"tiktok_{account.conn_id}"
+
+
+def all_keys(size: Size) -> list[str]:
+    return [post_key(c, p) for c in range(size.creators) for p in range(size.posts)]
+
+
+def rate_lower_bound(size: Size) -> float:
+    """The shortest time TikTok's limits allow: a creator's ``posts`` inits at 6 per sliding minute (the last batch
+    starts ``ceil(posts / 6) - 1`` minutes in), then the last upload's processing. Airflow's own work is not in it."""
+    init_minutes = math.ceil(size.posts / RATE_LIMITS["init"]) - 1
+    return init_minutes * 60.0 + size.processing_seconds
