@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     import redis
 
 # KEYS[1]: the sorted set. ARGV: limit, window in ms, a unique member, mode ("reserve" or "peek").
-# Returns the wait in ms (0: reserved). "peek" returns the time until the oldest stamp leaves (a window if none).
+# Returns {wait in ms (0: reserved), the server's time in ms}. "peek" reserves nothing and returns the time until
+# the oldest stamp leaves the window (a whole window if there is none).
 RESERVE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -28,17 +29,17 @@ local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if ARGV[4] == 'peek' then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  if #oldest == 0 then return window end
-  return math.max(tonumber(oldest[2]) + window - now, 1)
+  if #oldest == 0 then return {window, now} end
+  return {math.max(tonumber(oldest[2]) + window - now, 1), now}
 end
 local count = redis.call('ZCARD', KEYS[1])
 if count < limit then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], window)
-  return 0
+  return {0, now}
 end
 local edge = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
-return math.max(tonumber(edge[2]) + window - now, 1)
+return {math.max(tonumber(edge[2]) + window - now, 1), now}
 """
 KEY_PREFIX = "tiktok:budget:"
 
@@ -73,21 +74,25 @@ class RedisBudget:
         return cls(client, limits, window_seconds)
 
     def reserve(self, account_key: str, kind: Kind) -> float:
+        return self.reserve_at(account_key, kind)[0]
+
+    def reserve_at(self, account_key: str, kind: Kind) -> tuple[float, float]:
+        """``reserve``, plus the Redis server's time of the decision (epoch seconds): a granted call's stamp."""
         return self._run(account_key, kind, "reserve")
 
     def retry_in(self, account_key: str, kind: Kind) -> float:
-        return self._run(account_key, kind, "peek")
+        return self._run(account_key, kind, "peek")[0]
 
     def blocks(self, kind: Kind) -> bool:
         return True
 
-    def _run(self, account_key: str, kind: Kind, mode: str) -> float:
+    def _run(self, account_key: str, kind: Kind, mode: str) -> tuple[float, float]:
         import redis
 
         args = [self.limits[kind], self.window_ms, uuid.uuid4().hex, mode]
         try:
-            wait_ms = self._script(keys=[f"{KEY_PREFIX}{kind}:{account_key}"], args=args)
+            wait_ms, now_ms = self._script(keys=[f"{KEY_PREFIX}{kind}:{account_key}"], args=args)
         except redis.RedisError as exc:
             why = f"the shared TikTok rate budget (Redis) is unavailable: {type(exc).__name__}"
             raise BudgetUnavailableError(why) from exc
-        return int(wait_ms) / 1000.0
+        return int(wait_ms) / 1000.0, int(now_ms) / 1000.0
