@@ -9,10 +9,10 @@ import pytest
 from airflow.sdk._shared.module_loading import import_string
 from airflow.sdk.serde import deserialize, serialize
 
-from airflow_provider_tiktok.hooks.tiktok import TikTokConnectionSettings
-from airflow_provider_tiktok.tokens import TokenSet, VariableTokenStore
 from airflow_provider_tiktok.budgets import get_budget
 from airflow_provider_tiktok.budgets.local import LocalBudget
+from airflow_provider_tiktok.hooks.tiktok import TikTokConnectionSettings
+from airflow_provider_tiktok.tokens import TokenSet, VariableTokenStore
 from airflow_provider_tiktok.triggers.tiktok import (
     HTTP_CLIENT_PATH,
     TikTokPublishStatusTrigger,
