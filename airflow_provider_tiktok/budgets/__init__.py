@@ -82,7 +82,7 @@ def get_budget() -> Budget:
     backend = (conf.get("tiktok", "budget_backend", fallback="local") or "local").strip().lower()
     url = conf.get("tiktok", "budget_redis_url", fallback="") or ""
     counts = limits()
-    config = (backend, url, counts["status"], counts["init"])
+    config = (backend, url, counts["status"], counts["init"], WINDOW_SECONDS)
     with _lock:
         if _cached is not None and _cached[0] == config:
             return _cached[1]
@@ -95,11 +95,11 @@ def _build(backend: str, url: str, counts: dict[Kind, int]) -> Budget:
     if backend == "local":
         from airflow_provider_tiktok.budgets.local import LocalBudget
 
-        return LocalBudget(counts)
+        return LocalBudget(counts, WINDOW_SECONDS)
     if backend == "redis":
         from airflow_provider_tiktok.budgets.redis_backend import RedisBudget
 
-        return RedisBudget.from_url(url, counts)
+        return RedisBudget.from_url(url, counts, WINDOW_SECONDS)
     raise BudgetConfigError(f"[tiktok] budget_backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
 
 
