@@ -12,7 +12,7 @@ from airflow_provider_tiktok.operators.tiktok import TikTokPublishVideoOperator
 from airflow_provider_tiktok.sensors.tiktok import TikTokPublishStatusSensor
 from airflow_provider_tiktok.testing.media import make_mp4
 from tests.dag_runner import run_dag
-from tests.operators.conftest import START, STATUS_PATH, publish_small_video, requests_to
+from tests.operators.conftest import INIT_PATHS, START, STATUS_PATH, publish_small_video, requests_to
 
 pytestmark = pytest.mark.integration
 WINDOW = 2.0
@@ -71,3 +71,42 @@ def test_init_times_live_in_one_variable_per_account_and_outlive_the_process(air
     assert raw is not None and '"account": "open_id:variable-test"' in raw
     assert len(VariableStamps().load(account)) == 3
     assert variable_key(account).startswith("tiktok_budget_init__") and "variable-test" not in variable_key(account)
+
+
+def _two_posts(dag_id: str, tmp_path, **kwargs) -> DAG:
+    with DAG(dag_id, schedule=None, start_date=START) as dag:
+        for i in range(2):
+            video = tmp_path / f"{dag_id}-{i}.mp4"
+            make_mp4(video, duration_s=3.0, size=120_000, seed=10 + i)
+            TikTokPublishVideoOperator(
+                task_id=f"post_{i}", video=str(video), privacy_level="SELF_ONLY", poll_interval=0.05, **kwargs
+            )
+    return dag
+
+
+def test_a_full_init_budget_sleeps_when_not_deferrable(tiktok_conn, tmp_path, short_window, monkeypatch, capsys):
+    monkeypatch.setenv("AIRFLOW__TIKTOK__INIT_CALLS_PER_MINUTE", "1")
+    tiktok_conn.control.settings(processing_seconds=0)
+    result = run_dag(_two_posts("init_budget_sleeps", tmp_path, deferrable=False))
+    assert result.states == {"post_0": "success", "post_1": "success"}
+    times = sorted(r["time"] for r in requests_to(tiktok_conn.control, *INIT_PATHS))
+    assert len(times) == 2 and times[1] - times[0] >= WINDOW - 0.25
+    assert "init budget (1 a minute) is used up; nothing was sent. Waiting" in capsys.readouterr().out
+
+
+def test_a_429_at_init_waits_for_the_budgets_window_not_a_fixed_minute(tiktok_conn, tmp_path, short_window, capsys):
+    """TikTok refuses an init the budget allowed (another tool used the token): the task defers until our oldest
+    init leaves the window (here under 2 s), then inits again."""
+    tiktok_conn.control.settings(processing_seconds=0)
+    tiktok_conn.control.inject_fault(INIT_PATHS[0], status=429, error_code="rate_limit_exceeded")
+    with DAG("init_429_budget_wait", schedule=None, start_date=START) as dag:
+        video = tmp_path / "clip.mp4"
+        make_mp4(video, duration_s=3.0, size=120_000, seed=20)
+        TikTokPublishVideoOperator(
+            task_id="publish", video=str(video), privacy_level="SELF_ONLY", poll_interval=0.05, api_max_attempts=1
+        )
+    result = run_dag(dag)
+    assert result.states == {"publish": "success"}
+    assert [r["status"] for r in requests_to(tiktok_conn.control, *INIT_PATHS)] == [429, 200]
+    out = capsys.readouterr().out
+    assert "hit TikTok's rate limit (rate_limit_exceeded); nothing was created. Deferring 2 s" in out
