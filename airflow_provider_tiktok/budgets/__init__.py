@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from airflow_provider_tiktok.hooks.tiktok import TikTokConnectionSettings
 
 Kind = Literal["status", "init"]
-KINDS: tuple[Kind, ...] = ("status", "init")
 WINDOW_SECONDS = 62.0
 STATUS_CALLS_PER_MINUTE = 28  # TikTok: 30 status/fetch calls per minute per user access token
 INIT_CALLS_PER_MINUTE = 6  # TikTok: 6 init calls (video, inbox video, photo) per minute per user access token

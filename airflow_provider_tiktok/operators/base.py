@@ -189,6 +189,18 @@ class TikTokBaseOperator(TriggerQueueMixin, BaseOperator):
             wait = min(wait, exc.retry_after if exc.retry_after is not None else fallback)
         self.defer_wait(f"{action} hit TikTok's {what} ({exc.code}); nothing was created", wait, since)
 
+    def pace_init(self, account: str, since: float | None, *, deferrable: bool) -> None:
+        """Take one init from the account's budget; when it is full, wait exactly until it is not (deferring, or
+        sleeping when not deferrable), so the init never meets TikTok's 429."""
+        from airflow_provider_tiktok.budgets import limits
+
+        while (wait := reserve_call(account, "init")) > 0:
+            why = f"This account's init budget ({limits()['init']} a minute) is used up; nothing was sent"
+            if deferrable:
+                self.defer_wait(why, wait, since)
+            self.log.info("%s. Waiting %.1f s", why, wait)
+            time.sleep(wait)
+
     def defer_wait(self, why: str, seconds: float, since: float | None) -> NoReturn:
         """Run the task again after ``seconds`` without holding a worker slot, within ``cap_max_wait`` in total."""
         from airflow.providers.standard.triggers.temporal import DateTimeTrigger

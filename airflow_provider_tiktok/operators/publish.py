@@ -271,7 +271,8 @@ class TikTokPublishOperator(TikTokBaseOperator):
         identity = self.identify(client, context, draft=self.draft, since=since)
         prepared = post.check_for_creator(hook, identity.creator, video)
         link_profile(context, identity.username)
-        self.pace_init(since)  # last before the claim: the budget's stamp is taken just before TikTok sees the init
+        # Last before the claim: the budget's stamp is taken just before TikTok sees the init.
+        self.pace_init(self._budget_key, since, deferrable=self.deferrable)
         now = time.time()
         if record is not None and decision.supersede and record.publish_id:
             UploadUrlVault.discard(record.publish_id, self.log)
@@ -311,18 +312,6 @@ class TikTokPublishOperator(TikTokBaseOperator):
             except TikTokUploadExpiredError as exc:
                 raise AirflowException(f"The fresh upload URL of publish {publish_id} was refused: {exc}") from exc
         return record
-
-    def pace_init(self, since: float | None) -> None:
-        """Take one init from the account's budget; when it is full, wait exactly until it is not (deferring, or
-        sleeping when not deferrable), so the init never meets TikTok's 429."""
-        from airflow_provider_tiktok.budgets import limits
-
-        while (wait := reserve_call(self._budget_key, "init")) > 0:
-            why = f"This account's init budget ({limits()['init']} a minute) is used up; nothing was sent"
-            if self.deferrable:
-                self.defer_wait(why, wait, since)
-            self.log.info("%s. Waiting %.1f s", why, wait)
-            time.sleep(wait)
 
     def upload(
         self, client: TikTokClient, ledger: PublishLedger, record: PublishRecord, video: VideoFile, start: int
