@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from airflow.sdk import DAG
 
@@ -43,7 +45,8 @@ def test_polling_from_the_worker_is_counted(tiktok_conn, tmp_path, short_window)
     assert all(later - earlier >= WINDOW - 0.25 for earlier, later in zip(times, times[2:], strict=False)), times
 
 
-def test_a_sensor_facing_a_full_budget_defers_without_a_call(tiktok_conn, short_window, capsys):
+def test_a_sensor_facing_a_full_budget_defers_without_a_call(tiktok_conn, short_window, monkeypatch, capsys):
+    monkeypatch.setattr(budgets, "WINDOW_SECONDS", 8.0)  # outlasts dag.test()'s start even on a busy machine
     tiktok_conn.control.settings(processing_seconds=0)
     publish_id = publish_small_video(tiktok_conn)
     budget = get_budget()
@@ -85,12 +88,16 @@ def _two_posts(dag_id: str, tmp_path, **kwargs) -> DAG:
 
 
 def test_a_full_init_budget_sleeps_when_not_deferrable(tiktok_conn, tmp_path, short_window, monkeypatch, capsys):
+    """1 init per 8 s window, taken just before the run (another task): both posts sleep for room, and their inits
+    are never closer than the window."""
+    monkeypatch.setattr(budgets, "WINDOW_SECONDS", 8.0)
     monkeypatch.setenv("AIRFLOW__TIKTOK__INIT_CALLS_PER_MINUTE", "1")
     tiktok_conn.control.settings(processing_seconds=0)
+    assert get_budget().reserve(f"open_id:{tiktok_conn.open_id}", "init") == 0.0
     result = run_dag(_two_posts("init_budget_sleeps", tmp_path, deferrable=False))
     assert result.states == {"post_0": "success", "post_1": "success"}
     times = sorted(r["time"] for r in requests_to(tiktok_conn.control, *INIT_PATHS))
-    assert len(times) == 2 and times[1] - times[0] >= WINDOW - 0.25
+    assert len(times) == 2 and times[1] - times[0] >= 8.0 - 0.25
     assert "init budget (1 a minute) is used up; nothing was sent. Waiting" in capsys.readouterr().out
 
 
@@ -109,4 +116,5 @@ def test_a_429_at_init_waits_for_the_budgets_window_not_a_fixed_minute(tiktok_co
     assert result.states == {"publish": "success"}
     assert [r["status"] for r in requests_to(tiktok_conn.control, *INIT_PATHS)] == [429, 200]
     out = capsys.readouterr().out
-    assert "hit TikTok's rate limit (rate_limit_exceeded); nothing was created. Deferring 2 s" in out
+    # Our refused init is the oldest in the 2 s window: the wait is what is left of it (never TikTok's fixed 60 s).
+    assert re.search(r"hit TikTok's rate limit \(rate_limit_exceeded\); nothing was created\. Deferring [012] s", out)

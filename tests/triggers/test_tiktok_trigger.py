@@ -270,12 +270,18 @@ async def test_polls_of_one_account_stay_within_the_status_budget(tiktok_conn, m
     publish_ids = [publish_small_video(tiktok_conn) for _ in range(3)]
     before = len(tiktok_conn.control.requests())
     tasks = [asyncio.ensure_future(_trigger(p, poll_interval=0.05).run().__anext__()) for p in publish_ids]
-    await asyncio.sleep(2.0)
+
+    def polls() -> list[dict]:
+        return [r for r in tiktok_conn.control.requests()[before:] if r["path"].endswith("/status/fetch/")]
+
+    deadline = time.monotonic() + 20
+    while len(polls()) < 4 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)  # unbudgeted, the back-off from 0.05 s would add several more polls in this second
     for task in tasks:
         task.cancel()
-    polls = [r for r in tiktok_conn.control.requests()[before:] if r["path"].endswith("/status/fetch/")]
-    assert len(polls) == 4
-    assert all(r["status"] == 200 for r in polls)
+    assert len(polls()) == 4
+    assert all(r["status"] == 200 for r in polls())
 
 
 async def test_a_misconfigured_budget_ends_the_wait_with_a_permanent_error(tiktok_conn, monkeypatch):
