@@ -58,18 +58,68 @@ def get_provider_info() -> dict[str, Any]:
             "tiktok": {
                 "description": "Limits the TikTok provider keeps to on every account it posts for.",
                 "options": {
+                    # -- rate budgets and trigger queues (docs/deployment.md) --
                     "status_calls_per_minute": {
                         "description": (
-                            "Status polls per TikTok account per minute that one triggerer process may make. TikTok "
-                            "allows 30 per access token; the default leaves 2 for the workers' own checks. With "
-                            "several triggerers, divide the budget between them (e.g. 14 each for two), or pin "
-                            "TikTok's triggers to one triggerer with trigger queues."
+                            "Status polls per TikTok account that the provider makes in any 62 s window (TikTok allows "
+                            "30 a minute per access token). With budget_backend = local this budget is per triggerer "
+                            "process and the default leaves 2 for the workers' own checks: with N triggerers set it "
+                            "to floor(28 / N), or pin TikTok's triggers to one triggerer with trigger_queue. With "
+                            "budget_backend = redis it holds across every triggerer and worker."
                         ),
                         "version_added": "0.2.0",
                         "type": "integer",
                         "example": "14",
                         "default": "28",
                     },
+                    "init_calls_per_minute": {
+                        "description": (
+                            "Post inits (video, inbox video, photo) per TikTok account in any 62 s window; TikTok "
+                            "allows 6 a minute per access token. A task whose init would exceed it waits (deferring) "
+                            "exactly until the window has room, instead of meeting a 429. With budget_backend = "
+                            "local the count lives in a Variable per account and is exact when one pool slot "
+                            "serialises the account's publishing tasks."
+                        ),
+                        "version_added": "0.2.0",
+                        "type": "integer",
+                        "example": "3",
+                        "default": "6",
+                    },
+                    "budget_backend": {
+                        "description": (
+                            "Where the budgets are counted: local (no service: status calls in the triggerer's "
+                            "process, inits in a Variable per account) or redis (one atomic script per call on a "
+                            "Redis server: exact across any number of triggerers and workers; needs budget_redis_url "
+                            "and the redis package, pip install 'airflow-provider-tiktok[redis]')."
+                        ),
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "redis",
+                        "default": "local",
+                    },
+                    "budget_redis_url": {
+                        "description": (
+                            "The Redis server of budget_backend = redis, e.g. the Celery broker's Redis with another "
+                            "database number. May hold a password."
+                        ),
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "sensitive": True,
+                        "example": "redis://:password@redis.internal:6379/2",
+                        "default": "",
+                    },
+                    "trigger_queue": {
+                        "description": (
+                            "The triggerer queue of TikTok's deferrals when [triggerer] queues_enabled is on: start "
+                            "the triggerers meant for them with airflow triggerer --queues <this>. Empty: the task's "
+                            "own queue (Airflow's default). The operators' and sensor's trigger_queue overrides it."
+                        ),
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "tiktok",
+                        "default": "",
+                    },
+                    # -- end of rate budgets and trigger queues --
                     "webhook_tolerance_seconds": {
                         "description": (
                             "How far a webhook's TikTok-Signature timestamp may be from the API server's clock before "

@@ -15,7 +15,13 @@ from pathlib import Path
 
 from bench.common import Section, dumps, machine_info, render
 
-BENCHMARKS = {"upload": "bench.upload", "triggers": "bench.triggers", "parse": "bench.parse", "media": "bench.media"}
+BENCHMARKS = {
+    "upload": "bench.upload",
+    "triggers": "bench.triggers",
+    "parse": "bench.parse",
+    "media": "bench.media",
+    "paced_inits": "bench.paced_inits",
+}
 
 
 def main(argv: list[str] | None = None) -> int:

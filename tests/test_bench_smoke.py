@@ -92,7 +92,7 @@ def test_smoke_json_matches_the_tables(smoke: tuple[str, dict]) -> None:
     tables = parse_tables(stdout)
     assert data["smoke"] is True
     assert {"nproc", "cpu_model", "python"} <= set(data["machine"])
-    assert set(data["benchmarks"]) == {"upload", "triggers", "parse", "media"}
+    assert set(data["benchmarks"]) == {"upload", "triggers", "parse", "media", "paced_inits"}
     for bench in data["benchmarks"].values():
         for section in bench["sections"]:
             rows = tables[section["title"]]

@@ -4,6 +4,10 @@ Daily caps (``spam_risk_too_many_posts``, ``spam_risk_too_many_pending_share``, 
 limits that outlast the client's retries, and "another task is on this key" are waited out by deferring to a
 ``DateTimeTrigger`` (no worker slot held) and trying again, up to ``cap_max_wait`` counted from the *first* wait (the
 start travels in the deferral's kwargs); with ``on_daily_cap="fail"`` the task fails at once instead.
+
+Inits and the workers' own status checks first reserve a call in the account's budget
+(:mod:`airflow_provider_tiktok.budgets`); a full init budget is waited out the same way, for exactly the time the
+budget computes, instead of sending the call and discovering a 429.
 """
 
 from __future__ import annotations
@@ -15,15 +19,17 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_tiktok.operators._common import post_url, to_airflow_error
 from airflow_provider_tiktok.operators.args import (
     check_choice,
     check_duration,
     check_int,
+    check_optional_text,
     check_text,
 )
+from airflow_provider_tiktok.triggers.queue import TriggerQueueMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
     from airflow_provider_tiktok.api.client import TikTokClient
     from airflow_provider_tiktok.api.errors import TikTokError
     from airflow_provider_tiktok.api.models import CreatorInfo
+    from airflow_provider_tiktok.budgets import Kind
     from airflow_provider_tiktok.hooks.tiktok import TikTokHook
 
 DEFAULT_CONN_ID = "tiktok_default"
@@ -46,10 +53,42 @@ class Identity:
 
 
 OnDailyCap = Literal["defer", "fail"]
-RATE_LIMIT_WAIT = 60.0  # when a 429 carries no Retry-After: TikTok's windows are one minute
+RATE_LIMIT_WAIT = 60.0  # when a 429 carries no Retry-After and no budget knows better: TikTok's windows are a minute
 
 
-class TikTokBaseOperator(BaseOperator):
+def reserve_call(account: str, kind: Kind) -> float:
+    """Reserve one call in the account's budget from a worker: the seconds to wait first (0: counted, go).
+
+    A budget that cannot work (bad ``[tiktok]`` settings) fails the task without retries; one that is unreachable
+    right now (Redis down) raises a retryable error: sending anyway could exceed TikTok's limit.
+    """
+    from airflow_provider_tiktok.budgets import BudgetConfigError, BudgetUnavailableError, get_budget
+
+    try:
+        return get_budget().reserve(account, kind)
+    except BudgetConfigError as exc:
+        raise AirflowFailException(str(exc)) from exc
+    except BudgetUnavailableError as exc:
+        raise AirflowException(str(exc)) from exc
+
+
+def reserve_or_sleep(account: str, kind: Kind) -> None:
+    """Reserve a call, sleeping out a full window (at most about a minute) in this process."""
+    while (wait := reserve_call(account, kind)) > 0:
+        time.sleep(wait)
+
+
+def budget_retry_in(account: str, kind: Kind) -> float | None:
+    """After a 429 the budget did not foresee: when our oldest call leaves the window (None if unknown)."""
+    from airflow_provider_tiktok.budgets import BudgetConfigError, BudgetUnavailableError, get_budget
+
+    try:
+        return get_budget().retry_in(account, kind)
+    except (BudgetConfigError, BudgetUnavailableError):
+        return None
+
+
+class TikTokBaseOperator(TriggerQueueMixin, BaseOperator):
     """Connection handling, creator info and the wait policy shared by every TikTok operator."""
 
     template_fields: Sequence[str] = ("tiktok_conn_id",)
@@ -64,10 +103,13 @@ class TikTokBaseOperator(BaseOperator):
         cap_retry_interval: timedelta | float = timedelta(hours=1),
         cap_max_wait: timedelta | float = timedelta(hours=24),
         api_max_attempts: int | None = None,
+        trigger_queue: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.tiktok_conn_id = tiktok_conn_id
+        # Deferrals go to this triggerer queue (Airflow's [triggerer] queues_enabled); default [tiktok] trigger_queue.
+        self.trigger_queue = check_optional_text("trigger_queue", trigger_queue)
         self.on_daily_cap: OnDailyCap = check_choice("on_daily_cap", on_daily_cap, ("defer", "fail"))  # type: ignore[assignment]
         self.cap_retry_interval = check_duration("cap_retry_interval", cap_retry_interval)
         self.cap_max_wait = check_duration("cap_max_wait", cap_max_wait)
@@ -122,8 +164,18 @@ class TikTokBaseOperator(BaseOperator):
         self.log.info("Uploading a draft to the inbox of %s (creator_info needs video.publish)", user.display_name)
         return Identity(user.username, user.display_name, None)
 
-    def wait_or_raise(self, context: Context, exc: TikTokError, action: str, since: float | None = None) -> NoReturn:
-        """Daily caps and rate limits: defer and try again (or fail, per ``on_daily_cap``); other errors raise."""
+    def wait_or_raise(
+        self,
+        context: Context,
+        exc: TikTokError,
+        action: str,
+        since: float | None = None,
+        rate_limit_wait: float | None = None,
+    ) -> NoReturn:
+        """Daily caps and rate limits: defer and try again (or fail, per ``on_daily_cap``); other errors raise.
+
+        A 429 waits for its Retry-After, else ``rate_limit_wait`` (what the budget computed), else a minute.
+        """
         from airflow_provider_tiktok.api.errors import TikTokDailyCapError, TikTokRateLimitError
 
         if not isinstance(exc, TikTokDailyCapError | TikTokRateLimitError):
@@ -133,8 +185,21 @@ class TikTokBaseOperator(BaseOperator):
             raise AirflowFailException(f"{action} hit TikTok's {what}: {exc} (on_daily_cap='fail')") from exc
         wait = self.cap_retry_interval.total_seconds()
         if isinstance(exc, TikTokRateLimitError):
-            wait = min(wait, exc.retry_after if exc.retry_after is not None else RATE_LIMIT_WAIT)
+            fallback = rate_limit_wait if rate_limit_wait is not None else RATE_LIMIT_WAIT
+            wait = min(wait, exc.retry_after if exc.retry_after is not None else fallback)
         self.defer_wait(f"{action} hit TikTok's {what} ({exc.code}); nothing was created", wait, since)
+
+    def pace_init(self, account: str, since: float | None, *, deferrable: bool) -> None:
+        """Take one init from the account's budget; when it is full, wait exactly until it is not (deferring, or
+        sleeping when not deferrable), so the init never meets TikTok's 429."""
+        from airflow_provider_tiktok.budgets import limits
+
+        while (wait := reserve_call(account, "init")) > 0:
+            why = f"This account's init budget ({limits()['init']} a minute) is used up; nothing was sent"
+            if deferrable:
+                self.defer_wait(why, wait, since)
+            self.log.info("%s. Waiting %.1f s", why, wait)
+            time.sleep(wait)
 
     def defer_wait(self, why: str, seconds: float, since: float | None) -> NoReturn:
         """Run the task again after ``seconds`` without holding a worker slot, within ``cap_max_wait`` in total."""

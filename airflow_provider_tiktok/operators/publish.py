@@ -34,7 +34,12 @@ from airflow_provider_tiktok.operators.args import (
     check_optional_text,
     check_seconds,
 )
-from airflow_provider_tiktok.operators.base import TikTokBaseOperator
+from airflow_provider_tiktok.operators.base import (
+    TikTokBaseOperator,
+    budget_retry_in,
+    reserve_call,
+    reserve_or_sleep,
+)
 from airflow_provider_tiktok.operators.facts import ask_tiktok, fresh_record
 from airflow_provider_tiktok.operators.results import (
     ambiguous_message,
@@ -108,6 +113,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
         self.unaudited = check_bool("unaudited", unaudited)
         self._live: tuple[TikTokClient, PublishLedger, str] | None = None
         self._owner = ""
+        self._budget_key = ""  # the account's rate-budget key (budgets.account_key), set by begin()
         self._result: dict[str, object] | None = None  # for OpenLineage: set where a publish ends
 
     # -- what subclasses provide --
@@ -185,6 +191,9 @@ class TikTokPublishOperator(TikTokBaseOperator):
         hook = self.hook()
         post.check_static(hook)
         client = self.client(hook)
+        from airflow_provider_tiktok.budgets import account_key
+
+        self._budget_key = account_key(hook.settings)
         ledger = self.ledger(context, hook)
         record = ledger.load()
         decision = self.next_step(record, client, video, goal)
@@ -221,6 +230,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
         view = None
         stored = False
         if record is not None and record.publish_id and record.phase in (Phase.INITIALISED, Phase.UPLOADED):
+            reserve_or_sleep(self._budget_key, "status")
             view = ask_tiktok(self.log, client, record.publish_id)
             if record.source == "FILE_UPLOAD" and record.phase is Phase.INITIALISED:
                 stored = UploadUrlVault.get(record.publish_id) is not None
@@ -261,6 +271,8 @@ class TikTokPublishOperator(TikTokBaseOperator):
         identity = self.identify(client, context, draft=self.draft, since=since)
         prepared = post.check_for_creator(hook, identity.creator, video)
         link_profile(context, identity.username)
+        # Last before the claim: the budget's stamp is taken just before TikTok sees the init.
+        self.pace_init(self._budget_key, since, deferrable=self.deferrable)
         now = time.time()
         if record is not None and decision.supersede and record.publish_id:
             UploadUrlVault.discard(record.publish_id, self.log)
@@ -278,7 +290,10 @@ class TikTokPublishOperator(TikTokBaseOperator):
                 ledger.save(claim.evolve(time.time(), phase=Phase.CLAIMED, error=exc.code))  # nothing was created
             else:
                 self.log.warning("Init failed without a clear answer (%s); the next try decides from the ledger", exc)
-            self.wait_or_raise(context, exc, "Initialising the post", since)
+            from airflow_provider_tiktok.api.errors import TikTokRateLimitError
+
+            rate_wait = budget_retry_in(self._budget_key, "init") if isinstance(exc, TikTokRateLimitError) else None
+            self.wait_or_raise(context, exc, "Initialising the post", since, rate_limit_wait=rate_wait)
         publish_id = str(result.publish_id)
         self.log.info("Initialised %s %s publish %s (%s)", self.mode, post.media, publish_id, post.source)
         if prepared.plan is not None:
@@ -322,7 +337,16 @@ class TikTokPublishOperator(TikTokBaseOperator):
         deadline = time.time() + self.wait_timeout.total_seconds()
         interval = self.poll_interval
         self._live = (client, ledger, publish_id)
+        if not self._budget_key:
+            from airflow_provider_tiktok.budgets import account_key
+
+            self._budget_key = account_key(self.hook().settings)
         while True:
+            if not self.deferrable:
+                reserve_or_sleep(self._budget_key, "status")
+            elif reserve_call(self._budget_key, "status") > 0:
+                self.log.info("The account's status budget is full; the trigger checks publish %s", publish_id)
+                self.defer_for_status(publish_id, None)
             view = ask_tiktok(self.log, client, publish_id)
             if view.status in self.wait_for or view.status == FAILED:
                 status = client_status(view)

@@ -136,7 +136,12 @@ class TikTokUploadVideoOperator(TikTokBaseOperator):
                 f"video: {video.display} is {video.size:,} bytes but publish {publish_id} was initialised for "
                 f"{plan.video_size:,}; clear the init task to start over with this file"
             )
-        client = self.client(self.hook())
+        hook = self.hook()
+        client = self.client(hook)
+        from airflow_provider_tiktok.budgets import account_key
+        from airflow_provider_tiktok.operators.base import reserve_or_sleep
+
+        reserve_or_sleep(account_key(hook.settings), "status")
         try:
             status = client.fetch_status(publish_id)
         except TikTokError as exc:

@@ -23,12 +23,13 @@ from airflow_provider_tiktok.operators._common import (
     raise_for_event,
     to_airflow_error,
 )
+from airflow_provider_tiktok.triggers.queue import TriggerQueueMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class TikTokPublishStatusSensor(BaseSensorOperator):
+class TikTokPublishStatusSensor(TriggerQueueMixin, BaseSensorOperator):
     """Wait for a TikTok publish to finish.
 
     :param publish_id: the publish to watch (templated; usually an upstream XCom).
@@ -40,6 +41,9 @@ class TikTokPublishStatusSensor(BaseSensorOperator):
         ``max_poll_interval``). TikTok allows 30 status calls per minute per token.
     :param max_poll_interval: ceiling of the deferrable back-off, seconds.
     :param timeout: give up after this many seconds (``AirflowSensorTimeout``; ``soft_fail`` applies).
+    :param trigger_queue: the triggerer queue of the deferred wait (default ``[tiktok] trigger_queue``; see
+        docs/deployment.md). Each check reserves a call in the account's status budget first; when it is full the
+        sensor defers at once (deferrable) or counts the poke as "not yet".
 
     Returns ``{publish_id, status, post_ids, fail_reason, uploaded_bytes, downloaded_bytes}``.
     """
@@ -58,6 +62,7 @@ class TikTokPublishStatusSensor(BaseSensorOperator):
         poke_interval: timedelta | float = 10.0,
         max_poll_interval: float = 60.0,
         timeout: timedelta | float = timedelta(hours=2),
+        trigger_queue: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
@@ -66,6 +71,7 @@ class TikTokPublishStatusSensor(BaseSensorOperator):
         self.wait_for_creator_post = wait_for_creator_post
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.max_poll_interval = max_poll_interval
+        self.trigger_queue = trigger_queue
         self._last_status: str | None = None  # what the last poke saw; the trigger logs changes from it
 
     @property
@@ -98,11 +104,17 @@ class TikTokPublishStatusSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         from airflow_provider_tiktok.api.errors import TikTokError
+        from airflow_provider_tiktok.budgets import account_key
         from airflow_provider_tiktok.hooks.tiktok import TikTokHook
+        from airflow_provider_tiktok.operators.base import reserve_call
 
         publish_id = str(self.publish_id)
+        hook = TikTokHook(tiktok_conn_id=self.tiktok_conn_id)
+        if (wait := reserve_call(account_key(hook.settings), "status")) > 0:
+            self.log.info("The account's status budget is full for %.1f s; checking publish %s later", wait, publish_id)
+            return PokeReturnValue(False)
         try:
-            status = TikTokHook(tiktok_conn_id=self.tiktok_conn_id).get_client().fetch_status(publish_id)
+            status = hook.get_client().fetch_status(publish_id)
         except TikTokError as exc:
             raise to_airflow_error(exc, f"Checking publish {publish_id}") from exc
         self.log.info("Publish %s is %s", publish_id, status.status)

@@ -6,8 +6,9 @@ travels in the trigger's kwargs), backs off while nothing changes, and yields ex
 :class:`~airflow_provider_tiktok.status_event.StatusEvent`.
 
 ``end_time`` is an absolute epoch deadline, so a trigger re-created after a triggerer restart keeps its original
-deadline (the dbt-cloud pattern). Polls of one TikTok account share a sliding-window budget inside the triggerer
-process, so any number of concurrent publishes stays under TikTok's 30 status calls per minute per token.
+deadline (the dbt-cloud pattern). Every poll first reserves a call in the account's status budget
+(:mod:`airflow_provider_tiktok.budgets`: in this process, or in Redis across triggerers and workers), so any number
+of concurrent publishes stays under TikTok's 30 status calls per minute per token.
 """
 
 from __future__ import annotations
@@ -15,84 +16,37 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_tiktok.budgets import Budget, BudgetConfigError, BudgetUnavailableError, account_key
 from airflow_provider_tiktok.status_event import FAILED, StatusEvent
 
 if TYPE_CHECKING:
     from airflow_provider_tiktok.api.client import AsyncTikTokClient
     from airflow_provider_tiktok.api.models import PublishStatus
-    from airflow_provider_tiktok.hooks.tiktok import TikTokConnectionSettings
 
-# TikTok: 30 status/fetch calls per minute per user access token. Keep a little headroom for the worker's own polls.
-STATUS_CALLS_PER_MINUTE = 28
-_WINDOW_SECONDS = 60.0
 _BACKOFF_FACTOR = 1.5
 _MAX_CONSECUTIVE_ERRORS = 5
 
 DEFAULT_WAIT_FOR = ("PUBLISH_COMPLETE",)
 # Which HTTP client path the trigger uses (printed by the benchmark): every trigger has its own httpx.AsyncClient.
 HTTP_CLIENT_PATH = "per-trigger"
+__all__ = ["DEFAULT_WAIT_FOR", "HTTP_CLIENT_PATH", "TikTokPublishStatusTrigger", "account_key", "reserve_status_call"]
 
 
-class StatusBudget:
-    """Sliding-window limit on status calls per TikTok account, shared by the triggers of this process.
-
-    The triggerer runs all triggers on one event loop, so a deque per account is enough; ``acquire`` only sleeps
-    with ``asyncio.sleep``. Keyed by the account (:func:`account_key`), since TikTok's limit is per token: two
-    connections of one creator share it. Budgets across triggerer processes are a later change.
-    """
-
-    def __init__(self, calls: int | None, window: float) -> None:
-        """:param calls: per ``window``; None reads ``[tiktok] status_calls_per_minute`` when first needed."""
-        self._calls = calls
-        self.window = window
-        self._stamps: dict[str, deque[float]] = {}
-
-    @property
-    def calls(self) -> int:
-        if self._calls is None:
-            from airflow.sdk import conf
-
-            self._calls = conf.getint("tiktok", "status_calls_per_minute", fallback=STATUS_CALLS_PER_MINUTE)
-        return self._calls
-
-    def delay(self, key: str, now: float) -> float:
-        """Seconds to wait before the next call for ``key`` is within budget (0 when it is)."""
-        stamps = self._stamps.setdefault(key, deque())
-        while stamps and now - stamps[0] >= self.window:
-            stamps.popleft()
-        if not stamps:
-            del self._stamps[key]  # an idle account leaves nothing behind
-            return 0.0
-        if len(stamps) < self.calls:
-            return 0.0
-        return self.window - (now - stamps[0])
-
-    async def acquire(self, key: str) -> None:
-        while (wait := self.delay(key, time.monotonic())) > 0:
-            await asyncio.sleep(wait)
-        self._stamps.setdefault(key, deque()).append(time.monotonic())
-
-
-STATUS_BUDGET = StatusBudget(None, _WINDOW_SECONDS)  # [tiktok] status_calls_per_minute, default 28
-
-
-def account_key(settings: TikTokConnectionSettings) -> str:
-    """The budget key: the account's open_id, else a digest of its token (never the token), else the connection."""
-    from airflow_provider_tiktok.tokens import secret_digest
-
-    seed = settings.seed
-    if seed is not None and seed.open_id:
-        return f"open_id:{seed.open_id}"
-    token = seed.refresh_token or seed.access_token if seed is not None else None
-    if token:
-        return f"token:{secret_digest(token)}"
-    return f"conn:{settings.conn_id}"
+async def reserve_status_call(budget: Budget, key: str) -> None:
+    """Wait until the account's status budget has room, and take it (a shared backend is asked in a thread)."""
+    while True:
+        if budget.blocks("status"):
+            wait = await asyncio.to_thread(budget.reserve, key, "status")
+        else:
+            wait = budget.reserve(key, "status")
+        if wait <= 0:
+            return
+        await asyncio.sleep(wait)
 
 
 def _event(event: StatusEvent) -> TriggerEvent:
@@ -160,13 +114,15 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         yield _event(event)
 
     async def _wait(self) -> StatusEvent:
+        from airflow_provider_tiktok.budgets import get_budget
         from airflow_provider_tiktok.hooks.tiktok import TikTokHook
 
         hook = TikTokHook(tiktok_conn_id=self.tiktok_conn_id)
         settings = await hook.aget_settings()
+        budget = get_budget()  # a budget that cannot work fails the wait now, before any poll
         await self._first_delay()
         async with await hook.aget_client() as client:
-            return await self._poll(client, account_key(settings))
+            return await self._poll(client, budget, account_key(settings))
 
     async def _first_delay(self) -> None:
         """Wait 50-100% of ``poll_interval`` (random) before the first poll.
@@ -178,7 +134,7 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         delay = self.poll_interval * random.uniform(0.5, 1.0)
         await asyncio.sleep(max(min(delay, self.end_time - time.time()), 0.0))
 
-    async def _poll(self, client: AsyncTikTokClient, budget_key: str) -> StatusEvent:
+    async def _poll(self, client: AsyncTikTokClient, budget: Budget, budget_key: str) -> StatusEvent:
         from airflow_provider_tiktok.api.errors import TikTokError, TikTokRateLimitError
 
         last: PublishStatus | None = None
@@ -186,11 +142,20 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         interval = self.poll_interval
         errors = 0
         while True:
-            await STATUS_BUDGET.acquire(budget_key)
             try:
+                await reserve_status_call(budget, budget_key)
                 status = await client.fetch_status(self.publish_id)
+            except BudgetUnavailableError as exc:
+                errors += 1
+                if errors >= _MAX_CONSECUTIVE_ERRORS:
+                    raise
+                self.log.warning("%s; retrying (%d/%d)", exc, errors, _MAX_CONSECUTIVE_ERRORS)
             except TikTokRateLimitError as exc:
-                interval = max(interval, exc.retry_after or _WINDOW_SECONDS / 2)
+                # TikTok counted calls we did not (another app, a worker on another host): wait for our oldest one.
+                retry_in: float = exc.retry_after or 0.0
+                if not retry_in:
+                    retry_in = await asyncio.to_thread(budget.retry_in, budget_key, "status")
+                interval = max(interval, retry_in)
                 self.log.warning("Status polling rate-limited by TikTok; next poll in %.0f s", interval)
             except TikTokError as exc:
                 errors += 1
@@ -244,4 +209,4 @@ class TikTokPublishStatusTrigger(BaseTrigger):
 def _is_permanent(exc: Exception) -> bool:
     from airflow_provider_tiktok.api.errors import TikTokError
 
-    return isinstance(exc, TikTokError) and not exc.retryable
+    return isinstance(exc, BudgetConfigError) or (isinstance(exc, TikTokError) and not exc.retryable)

@@ -9,13 +9,15 @@ import pytest
 from airflow.sdk._shared.module_loading import import_string
 from airflow.sdk.serde import deserialize, serialize
 
+from airflow_provider_tiktok.budgets import get_budget
+from airflow_provider_tiktok.budgets.local import LocalBudget
 from airflow_provider_tiktok.hooks.tiktok import TikTokConnectionSettings
 from airflow_provider_tiktok.tokens import TokenSet, VariableTokenStore
 from airflow_provider_tiktok.triggers.tiktok import (
     HTTP_CLIENT_PATH,
-    StatusBudget,
     TikTokPublishStatusTrigger,
     account_key,
+    reserve_status_call,
 )
 from tests.operators.conftest import publish_small_video
 
@@ -154,15 +156,25 @@ async def test_first_poll_waits_half_to_one_interval(tiktok_conn):
 
 
 @pytest.mark.unit
-def test_status_budget_stays_within_tiktok_limit():
-    budget = StatusBudget(calls=3, window=60.0)
-    stamps = budget._stamps.setdefault("c", __import__("collections").deque())
-    stamps.extend([100.0, 101.0, 102.0])
-    assert budget.delay("c", 103.0) == pytest.approx(57.0)  # 3 calls in the window: wait for the oldest to expire
-    assert budget.delay("c", 160.5) == 0.0  # the first one left the window
-    assert budget.delay("other", 103.0) == 0.0  # budgets are per account
-    assert "other" not in budget._stamps  # an idle account leaves nothing behind
-    assert budget.delay("c", 1000.0) == 0.0 and "c" not in budget._stamps
+async def test_a_full_status_budget_makes_the_poll_wait_for_the_window():
+    clock = [100.0]
+    budget = LocalBudget({"status": 2, "init": 6}, 60.0, monotonic=lambda: clock[0])
+    await reserve_status_call(budget, "acct")
+    await reserve_status_call(budget, "acct")
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # the event loop's sleep, with time moving on
+        slept.append(seconds)
+        clock[0] += seconds
+
+    original, asyncio.sleep = asyncio.sleep, sleep  # type: ignore[assignment]
+    try:
+        await reserve_status_call(budget, "acct")
+    finally:
+        asyncio.sleep = original  # type: ignore[assignment]
+    assert slept == [60.0]  # waited exactly until the oldest call left the window, then counted the call
+    assert budget.reserve("acct", "status") == 0.0  # the two old calls left; this and the waited one are in
+    assert budget.reserve("acct", "status") == pytest.approx(60.0)
 
 
 def _settings(conn_id: str, **seed: object) -> TikTokConnectionSettings:
@@ -235,16 +247,46 @@ def test_the_status_budget_reads_the_tiktok_config_section(monkeypatch):
 
     option = get_provider_info()["config"]["tiktok"]["options"]["status_calls_per_minute"]
     assert option["default"] == "28" and option["type"] == "integer"
-    assert StatusBudget(None, 60.0).calls == 28
+    assert get_budget().limits["status"] == 28  # type: ignore[attr-defined]
     monkeypatch.setenv("AIRFLOW__TIKTOK__STATUS_CALLS_PER_MINUTE", "14")
-    budget = StatusBudget(None, 60.0)
-    assert budget.calls == 14
-    import asyncio
-    import time
+    budget = get_budget()
+    assert isinstance(budget, LocalBudget) and budget.limits == {"status": 14, "init": 6}
 
     async def fourteen_calls() -> None:
         for _ in range(14):
-            await budget.acquire("acct")
+            await reserve_status_call(budget, "acct-config")
 
+    started = time.monotonic()
     asyncio.run(fourteen_calls())  # within budget: no wait
-    assert budget.delay("acct", time.monotonic()) > 59.0  # the 15th call waits for the window
+    assert time.monotonic() - started < 5
+    assert budget.reserve("acct-config", "status") > 61.0  # the 15th call waits for the 62 s window
+
+
+async def test_polls_of_one_account_stay_within_the_status_budget(tiktok_conn, monkeypatch):
+    """3 concurrent triggers of one account with a budget of 4: the 5th poll waits a window, so within a short run
+    the triggers together poll exactly 4 times, and TikTok answers none with a 429."""
+    monkeypatch.setenv("AIRFLOW__TIKTOK__STATUS_CALLS_PER_MINUTE", "4")
+    tiktok_conn.control.settings(processing_seconds=3600)
+    publish_ids = [publish_small_video(tiktok_conn) for _ in range(3)]
+    before = len(tiktok_conn.control.requests())
+    tasks = [asyncio.ensure_future(_trigger(p, poll_interval=0.05).run().__anext__()) for p in publish_ids]
+
+    def polls() -> list[dict]:
+        return [r for r in tiktok_conn.control.requests()[before:] if r["path"].endswith("/status/fetch/")]
+
+    deadline = time.monotonic() + 20
+    while len(polls()) < 4 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)  # unbudgeted, the back-off from 0.05 s would add several more polls in this second
+    for task in tasks:
+        task.cancel()
+    assert len(polls()) == 4
+    assert all(r["status"] == 200 for r in polls())
+
+
+async def test_a_misconfigured_budget_ends_the_wait_with_a_permanent_error(tiktok_conn, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__TIKTOK__BUDGET_BACKEND", "redis")
+    monkeypatch.delenv("AIRFLOW__TIKTOK__BUDGET_REDIS_URL", raising=False)
+    event = (await _trigger("v_pub_file~v2.1").run().__anext__()).payload
+    assert event["status"] == "error" and event["retryable"] is False
+    assert "budget_redis_url is empty" in event["message"]
