@@ -18,6 +18,18 @@ if TYPE_CHECKING:
     from airflow_provider_tiktok.publishing.ledger import PublishLedger
 
 
+def ready_for_status_call(client: TikTokClient) -> None:
+    """The token at hand before the status budget's slot is stamped (see ``TikTokClient.ready``)."""
+    from airflow_provider_tiktok.api.errors import TikTokError
+
+    try:
+        client.ready()
+    except TikTokError as exc:
+        if not exc.retryable:
+            raise to_airflow_error(exc, "Getting an access token") from exc
+        # Transient: the status call itself meets it again and is handled there (not askable now).
+
+
 def ask_tiktok(log: Logger, client: TikTokClient, publish_id: str) -> TikTokView:
     """status/fetch as a view: unknown to TikTok, not askable now (429, 5xx, network), or its status and bytes."""
     from airflow_provider_tiktok.api.errors import TikTokError

@@ -40,7 +40,7 @@ from airflow_provider_tiktok.operators.base import (
     reserve_call,
     reserve_or_sleep,
 )
-from airflow_provider_tiktok.operators.facts import ask_tiktok, fresh_record
+from airflow_provider_tiktok.operators.facts import ask_tiktok, fresh_record, ready_for_status_call
 from airflow_provider_tiktok.operators.results import (
     ambiguous_message,
     build_result,
@@ -230,6 +230,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
         view = None
         stored = False
         if record is not None and record.publish_id and record.phase in (Phase.INITIALISED, Phase.UPLOADED):
+            ready_for_status_call(client)
             reserve_or_sleep(self._budget_key, "status")
             view = ask_tiktok(self.log, client, record.publish_id)
             if record.source == "FILE_UPLOAD" and record.phase is Phase.INITIALISED:
@@ -342,6 +343,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
 
             self._budget_key = account_key(self.hook().settings)
         while True:
+            ready_for_status_call(client)
             if not self.deferrable:
                 reserve_or_sleep(self._budget_key, "status")
             elif reserve_call(self._budget_key, "status") > 0:

@@ -141,8 +141,9 @@ class TikTokUploadVideoOperator(TikTokBaseOperator):
         from airflow_provider_tiktok.budgets import account_key
         from airflow_provider_tiktok.operators.base import reserve_or_sleep
 
-        reserve_or_sleep(account_key(hook.settings), "status")
         try:
+            client.ready()  # the token at hand before the budget's slot is stamped
+            reserve_or_sleep(account_key(hook.settings), "status")
             status = client.fetch_status(publish_id)
         except TikTokError as exc:
             raise to_airflow_error(exc, f"Checking publish {publish_id}") from exc

@@ -110,11 +110,16 @@ class TikTokPublishStatusSensor(TriggerQueueMixin, BaseSensorOperator):
 
         publish_id = str(self.publish_id)
         hook = TikTokHook(tiktok_conn_id=self.tiktok_conn_id)
+        client = hook.get_client()
+        try:
+            client.ready()  # the token at hand before the budget's slot is stamped
+        except TikTokError as exc:
+            raise to_airflow_error(exc, f"Checking publish {publish_id}") from exc
         if (wait := reserve_call(account_key(hook.settings), "status")) > 0:
             self.log.info("The account's status budget is full for %.1f s; checking publish %s later", wait, publish_id)
             return PokeReturnValue(False)
         try:
-            status = hook.get_client().fetch_status(publish_id)
+            status = client.fetch_status(publish_id)
         except TikTokError as exc:
             raise to_airflow_error(exc, f"Checking publish {publish_id}") from exc
         self.log.info("Publish %s is %s", publish_id, status.status)

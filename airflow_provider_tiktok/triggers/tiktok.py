@@ -143,6 +143,7 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         errors = 0
         while True:
             try:
+                await client.ready()  # a token-store read now, not between the budget's stamp and the call
                 await reserve_status_call(budget, budget_key)
                 status = await client.fetch_status(self.publish_id)
             except BudgetUnavailableError as exc:
