@@ -6,8 +6,12 @@ models' shape are used here, so operators can build and read events without impo
 
 Payload (JSON, what Airflow stores for the deferred task)::
 
-    {"status": "success" | "error" | "timeout", "publish_id", "publish_status", "fail_reason", "post_ids",
-     "uploaded_bytes", "downloaded_bytes", "message", "retryable"}
+    {"status": "success" | "error" | "timeout" | "token_expired", "publish_id", "publish_status", "fail_reason",
+     "post_ids", "uploaded_bytes", "downloaded_bytes", "message", "retryable"}
+
+plus ``"end_time"`` (the wait's absolute deadline) on ``token_expired``: the trigger never refreshes, so when its
+stored access token is expired or rejected it hands the wait back to the task, which refreshes, checks once and
+defers again with the same deadline.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 FAILED = "FAILED"
-EventStatus = Literal["success", "error", "timeout"]
+TOKEN_EXPIRED = "token_expired"
+EventStatus = Literal["success", "error", "timeout", "token_expired"]
 
 
 class _FinalStatus(Protocol):
@@ -47,6 +52,7 @@ class StatusEvent:
     uploaded_bytes: int | None = None
     downloaded_bytes: int | None = None
     retryable: bool = False
+    end_time: float | None = None  # token_expired only: the deadline the task defers again with
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "post_ids", tuple(str(p) for p in self.post_ids))
@@ -54,7 +60,7 @@ class StatusEvent:
     @property
     def payload(self) -> dict[str, Any]:
         """The JSON form (what ``TriggerEvent(payload)`` carries and ``execute_complete`` receives)."""
-        return {
+        payload: dict[str, Any] = {
             "status": self.status,
             "publish_id": self.publish_id,
             "publish_status": self.publish_status,
@@ -65,11 +71,14 @@ class StatusEvent:
             "message": self.message,
             "retryable": self.retryable,
         }
+        if self.end_time is not None:
+            payload["end_time"] = self.end_time
+        return payload
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> StatusEvent:
         status = payload.get("status")
-        if status not in ("success", "error", "timeout"):
+        if status not in ("success", "error", "timeout", TOKEN_EXPIRED):
             raise ValueError(f"not a TikTok status event: status {status!r}")
         return cls(
             status=status,
@@ -81,6 +90,7 @@ class StatusEvent:
             uploaded_bytes=payload.get("uploaded_bytes"),
             downloaded_bytes=payload.get("downloaded_bytes"),
             retryable=bool(payload.get("retryable")),
+            end_time=None if payload.get("end_time") is None else float(payload["end_time"]),
         )
 
     @classmethod
@@ -104,6 +114,14 @@ class StatusEvent:
         cls, publish_id: str, message: str, *, retryable: bool, publish_status: str | None = None
     ) -> StatusEvent:
         return cls("error", publish_id, message, publish_status=publish_status, retryable=retryable)
+
+
+    @classmethod
+    def token_expired(
+        cls, publish_id: str, message: str, *, end_time: float, publish_status: str | None = None
+    ) -> StatusEvent:
+        """The trigger's stored access token is expired or rejected: the task refreshes it and waits again."""
+        return cls(TOKEN_EXPIRED, publish_id, message, publish_status=publish_status, retryable=True, end_time=end_time)
 
 
 def final_event(publish_id: str, status: _FinalStatus) -> StatusEvent:

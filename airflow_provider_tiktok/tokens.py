@@ -11,11 +11,9 @@ Airflow is imported lazily so that importing this module stays cheap (operators 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from airflow_provider_tiktok import compat
 from airflow_provider_tiktok.api.errors import ErrorKind, TikTokOAuthError
+from airflow_provider_tiktok.masking import mask_secrets, secret_digest
 
 if TYPE_CHECKING:
     from airflow_provider_tiktok.api.models import TokenResponse
@@ -39,78 +38,6 @@ ALLOW_PLAINTEXT_ENV = "TIKTOK_ALLOW_PLAINTEXT_TOKENS"
 def relink_command(conn_id: str | None) -> str:
     """The exact command that links the account again and replaces the connection's dead token chain."""
     return f"airflow-tiktok link --qr --overwrite --conn-id {conn_id or '<conn_id>'}"
-
-
-# --- log masking: each secret registered once per process ------------------------------------------------------
-#
-# Airflow's masker recompiles one regex over *every* secret it holds for each new one, and ``re`` caches each of
-# those ever-longer patterns (up to 512 of them): with hundreds of creators that cache alone is hundreds of MB. So we
-# register a secret once per process (a re-read sends nothing to the supervisor again), and drop ``re``'s cache after
-# registering new ones (the masker keeps its own compiled pattern; only the stale intermediate ones go).
-# Digests, not the secrets themselves, are remembered. A forked child starts afresh: Airflow resets its masker
-# there (``supervise``), so what the parent registered does not count.
-
-_REGISTERED: set[bytes] = set()
-_REGISTERED_PID = os.getpid()
-_REGISTERED_GUARD = threading.Lock()
-
-
-def _unregistered(values: tuple[str | None, ...]) -> list[str]:
-    """The non-empty values this process has not registered yet, each once, in order; claims them."""
-    global _REGISTERED_PID
-    fresh = []
-    with _REGISTERED_GUARD:
-        if os.getpid() != _REGISTERED_PID:
-            _REGISTERED.clear()
-            _REGISTERED_PID = os.getpid()
-        for value in dict.fromkeys(values):
-            if value and (digest := hashlib.sha256(value.encode()).digest()) not in _REGISTERED:
-                _REGISTERED.add(digest)
-                fresh.append(value)
-    return fresh
-
-
-def _forget(values: list[str]) -> None:
-    """Un-claim values whose registration failed, so the next call tries again."""
-    with _REGISTERED_GUARD:
-        for value in values:
-            _REGISTERED.discard(hashlib.sha256(value.encode()).digest())
-
-
-def mask_secrets(*values: str | None) -> None:
-    """Register secrets with Airflow's log masker (this process and, in a task or trigger, the supervisor), once
-    per process each."""
-    from airflow.sdk.log import mask_secret
-
-    fresh = _unregistered(values)
-    try:
-        for value in fresh:
-            mask_secret(value)
-    except BaseException:
-        _forget(fresh)
-        raise
-    if fresh:
-        re.purge()
-
-
-async def amask_secrets(*values: str | None) -> None:
-    """:func:`mask_secrets` for the event loop (Airflow's ``amask_secret``: no blocking send to the supervisor)."""
-    from airflow.sdk.log import amask_secret
-
-    fresh = _unregistered(values)
-    try:
-        for value in fresh:
-            await amask_secret(value)
-    except BaseException:
-        _forget(fresh)
-        raise
-    if fresh:
-        re.purge()
-
-
-def secret_digest(value: str) -> str:
-    """A short, non-reversible name for a secret (to compare tokens or key budgets without keeping them)."""
-    return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -284,17 +211,32 @@ class VariableTokenStore:
             return self.parse(self.legacy_key, compat.get_variable(self.legacy_key))
         return self.parse(self.key, raw)
 
+    def read_access(self) -> TokenSet | None:
+        """What is stored now without the refresh token, and registering nothing with the masker: for a reader
+        that never refreshes (the trigger), which registers only the access token it keeps."""
+        raw = compat.get_variable(self.key)
+        key = self.key
+        if raw is None and self.legacy_key is not None:
+            key, raw = self.legacy_key, compat.get_variable(self.legacy_key)
+        tokens = self.decode(key, raw)
+        return None if tokens is None else replace(tokens, refresh_token=None)
+
+    @classmethod
+    def parse(cls, key: str, raw: str | None) -> TokenSet | None:
+        tokens = cls.decode(key, raw)
+        if tokens is not None:
+            mask_secrets(tokens.access_token, tokens.refresh_token)
+        return tokens
+
     @staticmethod
-    def parse(key: str, raw: str | None) -> TokenSet | None:
+    def decode(key: str, raw: str | None) -> TokenSet | None:
         if not raw:
             return None
         try:
-            tokens = TokenSet.from_json(raw)
+            return TokenSet.from_json(raw)
         except (ValueError, TypeError):
             log.warning("Variable %s does not hold a TikTok token set; ignoring it", key)
             return None
-        mask_secrets(tokens.access_token, tokens.refresh_token)
-        return tokens
 
     def ensure_writable(self) -> None:
         if compat.fernet_configured() is not False:

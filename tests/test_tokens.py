@@ -526,7 +526,7 @@ def test_each_secret_is_registered_with_the_masker(monkeypatch):
     import airflow.sdk.log
     from airflow.sdk._shared.secrets_masker import redact
 
-    from airflow_provider_tiktok.tokens import mask_secrets
+    from airflow_provider_tiktok.masking import mask_secrets
 
     calls: list[str] = []
     real = airflow.sdk.log.mask_secret
@@ -627,7 +627,7 @@ class TestMaskedOncePerProcess:
     async def test_the_async_path_shares_the_registry(self, monkeypatch):
         from airflow.sdk._shared.secrets_masker import redact
 
-        from airflow_provider_tiktok.tokens import amask_secrets, mask_secrets
+        from airflow_provider_tiktok.masking import amask_secrets, mask_secrets
 
         acalls = self.counting(monkeypatch, "amask_secret")
         calls = self.counting(monkeypatch, "mask_secret")
@@ -640,7 +640,7 @@ class TestMaskedOncePerProcess:
     def test_a_failed_registration_is_tried_again(self, monkeypatch):
         import airflow.sdk.log
 
-        from airflow_provider_tiktok.tokens import mask_secrets
+        from airflow_provider_tiktok.masking import mask_secrets
 
         real, calls = airflow.sdk.log.mask_secret, []
 
@@ -664,7 +664,7 @@ class TestMaskedOncePerProcess:
 
         from airflow.sdk._shared.secrets_masker import redact, reset_secrets_masker
 
-        from airflow_provider_tiktok.tokens import mask_secrets
+        from airflow_provider_tiktok.masking import mask_secrets
 
         secret = "rft.forked0123456789"
         mask_secrets(secret)
@@ -693,7 +693,7 @@ class TestMaskedOncePerProcess:
 
         from airflow.sdk._shared.secrets_masker import redact
 
-        from airflow_provider_tiktok.tokens import mask_secrets
+        from airflow_provider_tiktok.masking import mask_secrets
 
         values = [f"act.many{random_secrets.token_urlsafe(24)}" for _ in range(200)]
         for value in values:

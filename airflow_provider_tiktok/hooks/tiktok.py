@@ -19,14 +19,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_tiktok.api.http import DEFAULT_BASE_URL
-from airflow_provider_tiktok.tokens import (
-    TokenManager,
-    TokenSet,
-    TokenStore,
-    VariableTokenStore,
-    amask_secrets,
-    mask_secrets,
-)
+from airflow_provider_tiktok.masking import amask_secrets, mask_secrets
+from airflow_provider_tiktok.tokens import TokenManager, TokenSet, TokenStore, VariableTokenStore
 
 if TYPE_CHECKING:
     from airflow_provider_tiktok.api.client import AsyncTikTokClient, RetryPolicy, TikTokClient

@@ -124,7 +124,7 @@ class UploadUrlVault:
     def put(cls, publish_id: str, upload_url: str) -> str:
         from airflow.sdk import Variable
 
-        from airflow_provider_tiktok.tokens import mask_secrets
+        from airflow_provider_tiktok.masking import mask_secrets
 
         mask_secrets(upload_url)
         key = cls.key(publish_id)
@@ -139,7 +139,7 @@ class UploadUrlVault:
     def get(cls, publish_id: str) -> str | None:
         from airflow.sdk import Variable
 
-        from airflow_provider_tiktok.tokens import mask_secrets
+        from airflow_provider_tiktok.masking import mask_secrets
 
         raw = Variable.get(cls.key(publish_id), default=None)
         if not raw:

@@ -1,9 +1,15 @@
 """Deferrable wait for a TikTok publish to reach a final state.
 
-The trigger polls ``/v2/post/publish/status/fetch/`` with its own ``httpx.AsyncClient`` (through
-``TikTokHook.aget_client()``; the hook's token manager reads the token store in a worker thread: no token ever
-travels in the trigger's kwargs), backs off while nothing changes, and yields exactly one event, a
-:class:`~airflow_provider_tiktok.status_event.StatusEvent`.
+The trigger polls ``/v2/post/publish/status/fetch/`` with its own ``httpx.AsyncClient``, backs off while nothing
+changes, and yields exactly one event, a :class:`~airflow_provider_tiktok.status_event.StatusEvent`.
+
+It holds only what it can log. The deferring task passes the non-secret settings (API base URL, the account's
+budget key, the token store's Variable key, the refresh margin; never a token), and the trigger only *reads* the
+access token from the store (:mod:`.stored_token`): no connection lookup, no refresh token, no OAuth call, one
+secret registered with Airflow's masker per account. When that token is expired or TikTok rejects it, the trigger
+re-reads the store once (a worker may have rotated it), then hands the wait back with a ``token_expired`` event; the
+task refreshes, checks once and defers again with the same deadline. A trigger serialized by an earlier release
+(``tiktok_conn_id`` only) takes the old path: the hook, the connection and its refreshing token manager.
 
 ``end_time`` is an absolute epoch deadline, so a trigger re-created after a triggerer restart keeps its original
 deadline (the dbt-cloud pattern). Every poll first reserves a call in the account's status budget
@@ -23,6 +29,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_tiktok.budgets import Budget, BudgetConfigError, BudgetUnavailableError, account_key
 from airflow_provider_tiktok.status_event import FAILED, StatusEvent
+from airflow_provider_tiktok.triggers.stored_token import AccessTokenUnusable, StoredAccessToken
 
 if TYPE_CHECKING:
     from airflow_provider_tiktok.api.client import AsyncTikTokClient
@@ -65,6 +72,12 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         direct posts; add ``"SEND_TO_USER_INBOX"`` for drafts when the creator's own post need not be awaited.
     :param last_status: the status the deferring task saw (and logged) just before deferring: the trigger logs
         only changes from it, so the task log gets one line per transition and none for "still processing".
+    :param api_base_url: TikTok's API base URL (from the connection, as the task read it).
+    :param budget_key: the account's status-budget key (``budgets.account_key``: an open_id or a digest).
+    :param token_variable_key: the token store's Variable; with the two above, the trigger reads its access token
+        from there and never looks the connection up. Without them (triggers serialized by earlier releases), it
+        uses the hook and the connection as before.
+    :param refresh_margin: an access token with less than this left counts as expired (the task's hook's margin).
     """
 
     def __init__(
@@ -76,6 +89,10 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         max_poll_interval: float = 60.0,
         wait_for: Iterable[str] = DEFAULT_WAIT_FOR,
         last_status: str | None = None,
+        api_base_url: str | None = None,
+        budget_key: str | None = None,
+        token_variable_key: str | None = None,
+        refresh_margin: float = 300.0,
     ) -> None:
         super().__init__()
         self.tiktok_conn_id = str(tiktok_conn_id)
@@ -86,20 +103,34 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
         self.wait_for = [str(s) for s in wait_for]
         self.last_status = None if last_status is None else str(last_status)
+        self.api_base_url = None if api_base_url is None else str(api_base_url)
+        self.budget_key = None if budget_key is None else str(budget_key)
+        self.token_variable_key = None if token_variable_key is None else str(token_variable_key)
+        self.refresh_margin = float(refresh_margin)
+
+    @property
+    def reads_token_store(self) -> bool:
+        """True when the task passed what the trigger needs to poll without the connection (this release on)."""
+        return bool(self.api_base_url and self.budget_key and self.token_variable_key)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            "airflow_provider_tiktok.triggers.tiktok.TikTokPublishStatusTrigger",
-            {
-                "tiktok_conn_id": self.tiktok_conn_id,
-                "publish_id": self.publish_id,
-                "end_time": self.end_time,
-                "poll_interval": self.poll_interval,
-                "max_poll_interval": self.max_poll_interval,
-                "wait_for": list(self.wait_for),
-                "last_status": self.last_status,
-            },
-        )
+        kwargs: dict[str, Any] = {
+            "tiktok_conn_id": self.tiktok_conn_id,
+            "publish_id": self.publish_id,
+            "end_time": self.end_time,
+            "poll_interval": self.poll_interval,
+            "max_poll_interval": self.max_poll_interval,
+            "wait_for": list(self.wait_for),
+            "last_status": self.last_status,
+        }
+        if self.reads_token_store:
+            kwargs.update(
+                api_base_url=self.api_base_url,
+                budget_key=self.budget_key,
+                token_variable_key=self.token_variable_key,
+                refresh_margin=self.refresh_margin,
+            )
+        return "airflow_provider_tiktok.triggers.tiktok.TikTokPublishStatusTrigger", kwargs
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
@@ -115,11 +146,26 @@ class TikTokPublishStatusTrigger(BaseTrigger):
 
     async def _wait(self) -> StatusEvent:
         from airflow_provider_tiktok.budgets import get_budget
+
+        budget = get_budget()  # a budget that cannot work fails the wait now, before any poll
+        base_url, budget_key, variable_key = self.api_base_url, self.budget_key, self.token_variable_key
+        if not (base_url and budget_key and variable_key):
+            return await self._wait_through_connection(budget)
+        from airflow_provider_tiktok.api.client import AsyncTikTokClient
+        from airflow_provider_tiktok.tokens import VariableTokenStore
+
+        tokens = StoredAccessToken(VariableTokenStore(variable_key), self.refresh_margin)
+        await tokens.reload()  # an unusable token is met by the first poll, which re-reads once and hands back
+        await self._first_delay()
+        async with AsyncTikTokClient(base_url, tokens) as client:
+            return await self._poll(client, budget, budget_key, tokens)
+
+    async def _wait_through_connection(self, budget: Budget) -> StatusEvent:
+        """The path of triggers serialized by earlier releases: the hook, the connection, a refreshing manager."""
         from airflow_provider_tiktok.hooks.tiktok import TikTokHook
 
         hook = TikTokHook(tiktok_conn_id=self.tiktok_conn_id)
         settings = await hook.aget_settings()
-        budget = get_budget()  # a budget that cannot work fails the wait now, before any poll
         await self._first_delay()
         async with await hook.aget_client() as client:
             return await self._poll(client, budget, account_key(settings))
@@ -134,18 +180,27 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         delay = self.poll_interval * random.uniform(0.5, 1.0)
         await asyncio.sleep(max(min(delay, self.end_time - time.time()), 0.0))
 
-    async def _poll(self, client: AsyncTikTokClient, budget: Budget, budget_key: str) -> StatusEvent:
+    async def _poll(
+        self, client: AsyncTikTokClient, budget: Budget, budget_key: str, tokens: StoredAccessToken | None = None
+    ) -> StatusEvent:
         from airflow_provider_tiktok.api.errors import TikTokError, TikTokRateLimitError
 
         last: PublishStatus | None = None
         seen = self.last_status  # the status last logged: by the deferring task, then by this trigger
         interval = self.poll_interval
         errors = 0
+        reread = False  # the store was re-read after the token went bad, and nothing succeeded since
         while True:
             try:
                 await client.ready()  # a token-store read now, not between the budget's stamp and the call
                 await reserve_status_call(budget, budget_key)
                 status = await client.fetch_status(self.publish_id)
+            except AccessTokenUnusable as exc:
+                if tokens is None or reread or not await tokens.reload():
+                    return self._token_expired_event(last, str(exc))
+                reread = True
+                self.log.info("Publish %s: using the access token a worker stored since", self.publish_id)
+                continue
             except BudgetUnavailableError as exc:
                 errors += 1
                 if errors >= _MAX_CONSECUTIVE_ERRORS:
@@ -169,7 +224,7 @@ class TikTokPublishStatusTrigger(BaseTrigger):
                     )
                 self.log.warning("Status check failed (%s); retrying (%d/%d)", exc, errors, _MAX_CONSECUTIVE_ERRORS)
             else:
-                errors = 0
+                errors, reread = 0, False
                 if status.status != seen:
                     self._log_change(seen, status)
                     seen = status.status
@@ -191,6 +246,14 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         elif status.downloaded_bytes:
             progress = f" ({status.downloaded_bytes:,} bytes downloaded by TikTok)"
         self.log.info("Publish %s: %s -> %s%s", self.publish_id, previous or "start", status.status, progress)
+
+    def _token_expired_event(self, last: PublishStatus | None, why: str) -> StatusEvent:
+        return StatusEvent.token_expired(
+            self.publish_id,
+            f"Publish {self.publish_id}: {why}; the task refreshes it and waits again (the trigger never refreshes)",
+            end_time=self.end_time,
+            publish_status=last.status if last is not None else self.last_status,
+        )
 
     def _timeout_event(self, last: PublishStatus | None) -> StatusEvent:
         state = last.status if last is not None else "unknown"
