@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 FAILED = "FAILED"
-TOKEN_EXPIRED = "token_expired"
+TOKEN_EXPIRED: Literal["token_expired"] = "token_expired"
 EventStatus = Literal["success", "error", "timeout", "token_expired"]
 
 
@@ -114,7 +114,6 @@ class StatusEvent:
         cls, publish_id: str, message: str, *, retryable: bool, publish_status: str | None = None
     ) -> StatusEvent:
         return cls("error", publish_id, message, publish_status=publish_status, retryable=retryable)
-
 
     @classmethod
     def token_expired(

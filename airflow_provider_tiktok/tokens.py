@@ -347,6 +347,12 @@ class TokenManager:
             self.store.ensure_writable()  # before rotating anything: a rotation we cannot save is lost
             return self._hand_out(self._refresh(current, force_refresh))
 
+    def stored_token_current(self) -> bool:
+        """Whether the store holds the access token this manager would hand out now, usable beyond the margin:
+        what a reader that never refreshes (the status trigger) can poll with. Reads the store."""
+        stored = self.store.load()
+        return stored is not None and self._pick(stored) is stored and self._usable(stored, False)
+
     # -- decisions (pure) --
 
     def _usable(self, tokens: TokenSet, force_refresh: bool) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from airflow.sdk import BaseHook
 
@@ -57,6 +57,15 @@ def parse_expires_at(value: Any) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.timestamp()
+
+
+class StatusTriggerSettings(TypedDict, total=False):
+    """What the status trigger needs to poll without the connection (``TikTokHook.status_trigger_kwargs``)."""
+
+    api_base_url: str
+    budget_key: str
+    token_variable_key: str
+    refresh_margin: float
 
 
 @dataclass(frozen=True)
@@ -237,6 +246,24 @@ class TikTokHook(BaseHook):
 
         settings = await self.aget_settings()
         return AsyncTikTokClient(settings.api_base_url, self.token_manager(), **self._retry_kwargs())
+
+    def status_trigger_kwargs(self) -> StatusTriggerSettings:
+        """The non-secret settings with which the status trigger polls without this connection (its token read
+        from the store, never refreshed): ``{}`` when the store does not hold the token this hook uses (a
+        connection whose seed was never saved there, or a store other than a Variable); the trigger then looks the
+        connection up itself, as before."""
+        from airflow_provider_tiktok.budgets import account_key
+
+        store = self.token_store()
+        if not isinstance(store, VariableTokenStore) or not self.token_manager().stored_token_current():
+            return {}
+        settings = self.settings
+        return {
+            "api_base_url": settings.api_base_url,
+            "budget_key": account_key(settings),
+            "token_variable_key": store.key,
+            "refresh_margin": self.refresh_margin,
+        }
 
     # -- connection test (UI "Test" button, REST API) --
 

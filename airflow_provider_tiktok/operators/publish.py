@@ -363,32 +363,67 @@ class TikTokPublishOperator(TikTokBaseOperator):
             time.sleep(interval)
             interval = min(interval * 1.5, self.max_poll_interval)
 
-    def defer_for_status(self, publish_id: str, last_status: str | None) -> NoReturn:
+    def defer_for_status(self, publish_id: str, last_status: str | None, end_time: float | None = None) -> NoReturn:
+        """Defer to the status trigger, handing it the non-secret settings it polls with (never a token)."""
         from airflow_provider_tiktok.triggers.tiktok import TikTokPublishStatusTrigger
 
+        if end_time is None:
+            end_time = time.time() + self.wait_timeout.total_seconds()
         self.log.info(
-            "Deferring until TikTok reports %s for publish %s (at most %s); no worker slot is held meanwhile",
+            "Deferring until TikTok reports %s for publish %s (at most %.0f s more); no worker slot is held meanwhile",
             " or ".join(sorted(self.wait_for)),
             publish_id,
-            self.wait_timeout,
+            max(end_time - time.time(), 0.0),
         )
         self.defer(
             trigger=TikTokPublishStatusTrigger(
                 tiktok_conn_id=self.tiktok_conn_id,
                 publish_id=publish_id,
-                end_time=time.time() + self.wait_timeout.total_seconds(),
+                end_time=end_time,
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
                 wait_for=sorted(self.wait_for),
                 last_status=last_status,
+                **self.hook().status_trigger_kwargs(),
             ),
             method_name="execute_complete",
             # A little longer than the trigger's own deadline, so the trigger's clear timeout event wins.
-            timeout=self.wait_timeout + timedelta(minutes=5),
+            timeout=timedelta(seconds=max(end_time - time.time(), 0.0)) + timedelta(minutes=5),
         )
+
+    def wait_again(self, context: Context, event: Mapping[str, object]) -> dict[str, object]:
+        """The trigger's stored access token expired or was rejected (it never refreshes): refresh it here through
+        the hook's token manager, check once, and defer again with the same publish and the same deadline (the
+        ledger already names this publish: nothing is initialised again)."""
+        from airflow_provider_tiktok.budgets import account_key
+        from airflow_provider_tiktok.status_event import final_event
+
+        publish_id = str(event.get("publish_id") or "")
+        deadline = event.get("end_time")
+        end_time = float(deadline) if isinstance(deadline, int | float) else None
+        self.log.info("%s", event.get("message"))
+        hook = self.hook()
+        client = self.client(hook)
+        self._budget_key = account_key(hook.settings)
+        ready_for_status_call(client)  # a stale token is refreshed (and the rotation saved) here
+        reserve_or_sleep(self._budget_key, "status")
+        view = ask_tiktok(self.log, client, publish_id)  # a token TikTok rejects is refreshed on the way
+        if view.status in self.wait_for or view.status == FAILED:
+            return self.execute_complete(context, event=final_event(publish_id, client_status(view)).payload)
+        if end_time is not None and time.time() >= end_time:
+            raise AirflowException(
+                f"TikTok publish {publish_id} is still {view.status} after {self.wait_timeout}; the next try "
+                "resumes waiting for it (nothing is posted again)"
+            )
+        last = view.status or (str(event["publish_status"]) if event.get("publish_status") else None)
+        self.defer_for_status(publish_id, last, end_time)
 
     def execute_complete(self, context: Context, event: Mapping[str, object] | None = None) -> dict[str, object]:
         """The single end of every publish: record it, then the result, the link and asset events; or a failure."""
+        from airflow_provider_tiktok.status_event import TOKEN_EXPIRED
+
+        if event and event.get("status") == TOKEN_EXPIRED:
+            return self.wait_again(context, event)
         self._live = None
         ledger = self.ledger(context, self.hook())
         record = ledger.load()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout
@@ -86,20 +86,26 @@ class TikTokPublishStatusSensor(TriggerQueueMixin, BaseSensorOperator):
         done = self.poke(context)
         if done:
             return done.xcom_value
+        self._defer(time.time() + self.timeout)
+
+    def _defer(self, end_time: float) -> NoReturn:
+        """Defer to the status trigger with the non-secret settings it polls with (never a token)."""
+        from airflow_provider_tiktok.hooks.tiktok import TikTokHook
         from airflow_provider_tiktok.triggers.tiktok import TikTokPublishStatusTrigger
 
         self.defer(
             trigger=TikTokPublishStatusTrigger(
                 tiktok_conn_id=self.tiktok_conn_id,
                 publish_id=str(self.publish_id),
-                end_time=time.time() + self.timeout,
+                end_time=end_time,
                 poll_interval=self.poke_interval,
                 max_poll_interval=self.max_poll_interval,
                 wait_for=self.wait_for,
                 last_status=self._last_status,
+                **TikTokHook(tiktok_conn_id=self.tiktok_conn_id).status_trigger_kwargs(),
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + 300),
+            timeout=timedelta(seconds=max(end_time - time.time(), 0.0) + 300),
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
@@ -132,6 +138,21 @@ class TikTokPublishStatusSensor(TriggerQueueMixin, BaseSensorOperator):
         return PokeReturnValue(True, self._result(raise_for_event(event, what="TikTok publish")))
 
     def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        from airflow_provider_tiktok.status_event import TOKEN_EXPIRED
+
+        if event and event.get("status") == TOKEN_EXPIRED:
+            # The trigger's stored access token expired or was rejected (it never refreshes): poke refreshes it
+            # through the hook's token manager; then wait again, with the same deadline.
+            self.log.info("%s", event.get("message"))
+            self._last_status = event.get("publish_status")
+            done = self.poke(context)
+            if done:
+                return dict(done.xcom_value or {})
+            deadline = event.get("end_time")
+            end_time = float(deadline) if isinstance(deadline, int | float) else time.time() + self.timeout
+            if time.time() >= end_time:
+                raise AirflowSensorTimeout(f"Publish {self.publish_id} did not finish before the sensor's deadline")
+            self._defer(end_time)
         if event and event.get("status") == "timeout":
             raise AirflowSensorTimeout(str(event.get("message")))
         return self._result(raise_for_event(event, what="TikTok publish"))
