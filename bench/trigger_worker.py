@@ -1,11 +1,13 @@
 """Child process for the trigger benchmark: 2 triggers per creator on one asyncio loop, as a triggerer runs them.
 
     python -m bench.trigger_worker --kind tiktok|http --creators N --interval S --new-creators K
-        [--variant shipped|shared-client|client-pool] [--publish-ids FILE] [--fleet-startup]
+        [--variant shipped|shared-client|client-pool|connection] [--publish-ids FILE] [--trigger-settings FILE]
+        [--fleet-startup]
 
 Connections (and, for ours, the token Variables) come from AIRFLOW_CONN_* / AIRFLOW_VAR_* env vars set by the
-parent: creators 0..N-1 run the fleet, N..N+K-1 join afterwards one by one (start-up figure). Both kinds import the
-same modules before measuring, so CPU and RSS differences come from running the triggers, not import footprints.
+parent, and our triggers' settings (what a deferring task hands them) from ``--trigger-settings``: creators 0..N-1
+run the fleet, N..N+K-1 join afterwards one by one (start-up figure). Both kinds import the same modules before
+measuring, so CPU and RSS differences come from running the triggers, not import footprints.
 Prints one JSON line.
 """
 
@@ -28,13 +30,18 @@ import airflow.sdk.execution_time.task_runner  # noqa: F401  - the triggerer imp
 import httpx
 from airflow.providers.http.triggers.http import HttpSensorTrigger
 
-from airflow_provider_tiktok.hooks.tiktok import TikTokHook
+from airflow_provider_tiktok.hooks.tiktok import TikTokHook  # noqa: F401  - loaded as before (the `connection` path)
 from airflow_provider_tiktok.triggers.tiktok import TikTokPublishStatusTrigger
 from bench.common import proc_status_kib
 from bench.masker import MaskerTime, fleet_loaded, masker_size
 
 TICK = 0.01
 PER_CREATOR = 2
+
+
+# What the deferring task hands each creator's triggers (``TikTokHook.status_trigger_kwargs``), by conn id; empty
+# for the `connection` variant: the triggers of earlier releases, which look their connection up.
+TRIGGER_SETTINGS: dict[str, dict[str, Any]] = {}
 
 
 def tiktok_triggers(creators: int, interval: float, publish_ids: list[str]) -> list[Any]:
@@ -48,6 +55,7 @@ def tiktok_triggers(creators: int, interval: float, publish_ids: list[str]) -> l
             max_poll_interval=interval,  # fixed interval, like HttpSensorTrigger's poke_interval (no back-off)
             wait_for=["SEND_TO_USER_INBOX"],
             last_status="PROCESSING_UPLOAD",  # as the operator passes it: the status it saw before deferring
+            **TRIGGER_SETTINGS.get(f"tiktok_bench_{k // PER_CREATOR}", {}),
         )
         for k in range(creators * PER_CREATOR)
     ]
@@ -65,7 +73,9 @@ def http_triggers(creators: int, interval: float, publish_ids: list[str]) -> lis
 def first_poll_trigger(kind: str, creator: int) -> Any:
     """One trigger of a creator that makes exactly one poll: the full path (lookup, masking, token, client)."""
     if kind == "tiktok":  # an unknown publish id: answered invalid_publish_id, a permanent error event
-        return TikTokPublishStatusTrigger(f"tiktok_bench_{creator}", "v_inbox_file~v2.0", time.time() + 60, 0.0, 0.0)
+        conn = f"tiktok_bench_{creator}"
+        settings = TRIGGER_SETTINGS.get(conn, {})
+        return TikTokPublishStatusTrigger(conn, "v_inbox_file~v2.0", time.time() + 60, 0.0, 0.0, **settings)
     return HttpSensorTrigger(endpoint="_stats", http_conn_id=f"http_bench_{creator}", method="GET", poke_interval=0)
 
 
@@ -100,19 +110,19 @@ class PollCounter:
 
 def use_variant(variant: str) -> None:
     """Bench-only alternatives to the shipped per-trigger client, to compare the paths (docs/benchmarks.md)."""
-    if variant == "shipped":
+    if variant not in ("shared-client", "client-pool"):
         return
     from airflow_provider_tiktok.api import http
     from airflow_provider_tiktok.api.client import AsyncTikTokClient
 
     shared = http.async_client() if variant == "shared-client" else None
     pool = _Pool(16) if variant == "client-pool" else None
+    original = AsyncTikTokClient.__init__
 
-    async def aget_client(self: TikTokHook) -> AsyncTikTokClient:
-        settings = await self.aget_settings()
-        return AsyncTikTokClient(settings.api_base_url, self.token_manager(), http=shared or pool)  # type: ignore[arg-type]
+    def init(self: AsyncTikTokClient, base_url: str, tokens: Any, **kwargs: Any) -> None:
+        original(self, base_url, tokens, **{**kwargs, "http": shared or pool})
 
-    TikTokHook.aget_client = aget_client  # type: ignore[method-assign]
+    AsyncTikTokClient.__init__ = init  # type: ignore[method-assign]
 
 
 class _Pool:
@@ -300,7 +310,10 @@ def main() -> None:
     parser.add_argument("--creators", type=int, required=True)
     parser.add_argument("--new-creators", type=int, required=True)
     parser.add_argument("--interval", type=float, required=True)
-    parser.add_argument("--variant", choices=["shipped", "shared-client", "client-pool"], default="shipped")
+    parser.add_argument(
+        "--variant", choices=["shipped", "shared-client", "client-pool", "connection"], default="shipped"
+    )
+    parser.add_argument("--trigger-settings", type=Path, help="JSON: each conn id's trigger settings (tiktok kind)")
     # A file, not env vars: httpx reads proxy settings from the whole environment for every client it builds, so
     # hundreds of extra variables would inflate our cost with something a real triggerer does not have.
     parser.add_argument("--publish-ids", type=Path, help="JSON list of publish ids (tiktok kind)")
@@ -314,6 +327,8 @@ def main() -> None:
     # Log as a triggerer would (formatting included), without terminal I/O noise.
     logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))  # noqa: SIM115
     publish_ids = json.loads(args.publish_ids.read_text()) if args.publish_ids else []
+    if args.trigger_settings:
+        TRIGGER_SETTINGS.update(json.loads(args.trigger_settings.read_text()))
     if args.fleet_startup:
         result = asyncio.run(fleet_startup(args.kind, args.creators, args.new_creators))
     else:

@@ -17,7 +17,9 @@ token store read, client set-up and its first poll), with the share spent in Air
 
 `--variants` also runs ours with the other HTTP client paths the trigger could take (bench-only: one shared
 `httpx.AsyncClient` for all triggers, or a pool of single-connection clients), which is how the shipped path was
-chosen (docs/benchmarks.md).
+chosen (docs/benchmarks.md), and with the `connection` token path: triggers serialized by earlier releases (conn id
+only), which look their connection up and hold a refreshing token manager, where the shipped triggers read only the
+access token from the store.
 """
 
 from __future__ import annotations
@@ -50,12 +52,14 @@ def conn_id(i: int) -> str:
     return f"tiktok_bench_{i}"
 
 
-def seed_posts(emu: Emulator, creators: int, new_creators: int) -> tuple[dict[str, str], list[str]]:
+def seed_posts(
+    emu: Emulator, creators: int, new_creators: int, settings: dict[str, dict[str, Any]]
+) -> tuple[dict[str, str], list[str]]:
     """`PUBLISHES_PER_CREATOR` uploaded inbox videos held in processing for each of `creators`, plus
     `new_creators` more connections with no post (they join later, for the start-up figure).
 
     Returns the worker's env vars (the tiktok connections and their token Variables) and the publish ids; trigger
-    `k` belongs to creator `k // PUBLISHES_PER_CREATOR`.
+    `k` belongs to creator `k // PUBLISHES_PER_CREATOR`. Fills `settings` with each connection's trigger settings.
     """
     from airflow_provider_tiktok.testing.media import make_mp4
 
@@ -66,7 +70,7 @@ def seed_posts(emu: Emulator, creators: int, new_creators: int) -> tuple[dict[st
     plan = {"video_size": len(video), "chunk_size": len(video), "total_chunk_count": 1}
     for i in range(creators + new_creators):
         grant = emu.new_account_grant()
-        env.update(_tiktok_connection(conn_id(i), grant, emu.base_url))
+        env.update(_tiktok_connection(conn_id(i), grant, emu.base_url, settings))
         if i >= creators:
             continue
         for _ in range(PUBLISHES_PER_CREATOR):
@@ -77,8 +81,11 @@ def seed_posts(emu: Emulator, creators: int, new_creators: int) -> tuple[dict[st
     return env, publish_ids
 
 
-def _tiktok_connection(conn_id: str, grant: dict[str, Any], base_url: str) -> dict[str, str]:
-    """The connection and token Variable exactly as ``airflow-tiktok link`` writes them (its extra format)."""
+def _tiktok_connection(
+    conn_id: str, grant: dict[str, Any], base_url: str, settings: dict[str, dict[str, Any]]
+) -> dict[str, str]:
+    """The connection and token Variable exactly as ``airflow-tiktok link`` writes them (its extra format); adds
+    to `settings` what a deferring task hands the trigger for it (``TikTokHook.status_trigger_kwargs``)."""
     from airflow_provider_tiktok.link.store import LinkedConnection
     from airflow_provider_tiktok.tokens import TokenSet
 
@@ -89,6 +96,11 @@ def _tiktok_connection(conn_id: str, grant: dict[str, Any], base_url: str) -> di
         open_id=grant["open_id"],
     )
     linked = LinkedConnection(conn_id, CLIENT_KEY, CLIENT_SECRET, tokens, api_base_url=base_url)
+    settings[conn_id] = {
+        "api_base_url": base_url,
+        "budget_key": f"open_id:{grant['open_id']}",
+        "token_variable_key": linked.token_variable_key,
+    }
     return {
         f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(linked.as_dict()),
         # The hook's token store is an Airflow Variable; outside a task runner it reads env vars first.
@@ -139,11 +151,15 @@ class Scenario:
         return self.creators * PUBLISHES_PER_CREATOR
 
 
-def _worker(kind: str, sc: Scenario, env: dict[str, str], publish_ids: Path | None = None) -> dict[str, Any]:
+def _worker(
+    kind: str, sc: Scenario, env: dict[str, str], publish_ids: Path | None = None, settings: Path | None = None
+) -> dict[str, Any]:
     argv = [python(), "-m", "bench.trigger_worker", "--kind", kind, "--creators", str(sc.creators)]
     argv += ["--interval", str(sc.interval), "--new-creators", str(NEW_CREATORS), "--variant", sc.variant]
     if publish_ids is not None:
         argv += ["--publish-ids", str(publish_ids)]
+    if settings is not None:
+        argv += ["--trigger-settings", str(settings)]
     result = run_child(argv, env=env, timeout=3600)
     report = json.loads(result.stdout.strip().splitlines()[-1])
     report["maxrss_kib"] = result.maxrss_kib
@@ -153,13 +169,14 @@ def _worker(kind: str, sc: Scenario, env: dict[str, str], publish_ids: Path | No
 def run_ours(sc: Scenario, home: str) -> dict[str, Any]:
     with Emulator() as emu:
         seed_start = time.perf_counter()
-        env, publish_ids = seed_posts(emu, sc.creators, NEW_CREATORS)
+        settings: dict[str, dict[str, Any]] = {}
+        env, publish_ids = seed_posts(emu, sc.creators, NEW_CREATORS, settings)
         ids_file = Path(home) / "publish-ids.json"
         ids_file.write_text(json.dumps(publish_ids))
         seed_s = time.perf_counter() - seed_start
         before = emu.request_count(STATUS_PATH)
         release = _release_when_polled(emu.base_url, before, WARMUP_POLLS + (sc.polls - 1) * sc.triggers)
-        report = _worker("tiktok", sc, {**child_env(home), **env}, ids_file)
+        report = _worker("tiktok", sc, {**child_env(home), **env}, ids_file, _settings_file(home, sc.variant, settings))
         release.join(timeout=60)
         status_calls = emu.requests(STATUS_PATH)[before:]
     report["polls"] = len(status_calls) - NEW_CREATORS  # the warm-up and start-up triggers poll once each
@@ -174,6 +191,16 @@ def run_baseline(sc: Scenario, home: str) -> dict[str, Any]:
         report = _worker("http", sc, env)
         report["polls"] = httpx.get(f"{sink.base_url}/_stats").json()["polls"]  # /poll/ only, not /_stats
     return report
+
+
+def _settings_file(home: str, variant: str, settings: dict[str, dict[str, Any]]) -> Path | None:
+    """The trigger settings the worker's triggers get, as a file; None for the `connection` variant (the
+    triggers of earlier releases: conn id only, so each looks its connection up and refreshes by itself)."""
+    if variant == "connection":
+        return None
+    path = Path(home) / "trigger-settings.json"
+    path.write_text(json.dumps(settings))
+    return path
 
 
 def _histogram(values: Any) -> dict[str, int]:
@@ -215,9 +242,11 @@ def run(
     return sections
 
 
-def _startup_worker(kind: str, creators: int, env: dict[str, str]) -> dict[str, Any]:
+def _startup_worker(kind: str, creators: int, env: dict[str, str], settings: Path | None = None) -> dict[str, Any]:
     argv = [python(), "-m", "bench.trigger_worker", "--kind", kind, "--creators", str(creators)]
     argv += ["--interval", "0", "--new-creators", str(NEW_CREATORS), "--fleet-startup"]
+    if settings is not None:
+        argv += ["--trigger-settings", str(settings)]
     result = run_child(argv, env=env, timeout=3600)
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
@@ -235,9 +264,10 @@ def startup_section(fleets: list[int], home: str) -> Section:
             base = _startup_worker("http", n, {**child_env(home), **_http_connections(n + NEW_CREATORS, sink.base_url)})
         with Emulator() as emu:
             env: dict[str, str] = {}
+            settings: dict[str, dict[str, Any]] = {}
             for i in range(n + NEW_CREATORS):
-                env.update(_tiktok_connection(conn_id(i), emu.new_account_grant(), emu.base_url))
-            ours = _startup_worker("tiktok", n, {**child_env(home), **env})
+                env.update(_tiktok_connection(conn_id(i), emu.new_account_grant(), emu.base_url, settings))
+            ours = _startup_worker("tiktok", n, {**child_env(home), **env}, _settings_file(home, "shipped", settings))
         raw[str(n)] = {"baseline": base, "ours": ours}
         cpu = {r["kind"]: 1000 * r["startup_cpu_per_creator_s"] for r in (base, ours)}
         mask = {r["kind"]: 1000 * r["startup_masker_cpu_per_creator_s"] for r in (base, ours)}
@@ -281,7 +311,7 @@ def startup_section(fleets: list[int], home: str) -> Section:
     return section
 
 
-VARIANTS = ("shared-client", "client-pool")
+VARIANTS = ("shared-client", "client-pool", "connection")
 
 
 def _section(sc: Scenario, base: dict[str, Any], ours: dict[str, Any], others: list[dict[str, Any]]) -> Section:
