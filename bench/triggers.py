@@ -256,7 +256,8 @@ def startup_section(fleets: list[int], home: str) -> Section:
     section = Section(
         "Masker: start-up of a new creator joining a fleet of N (" + ", ".join(map(str, fleets)) + ")",
         "`HttpSensorTrigger` first poll, one HTTP connection (password) per creator",
-        "`TikTokPublishStatusTrigger` first poll, connection and token Variable as `airflow-tiktok link` writes them",
+        "`TikTokPublishStatusTrigger` first poll with the settings a deferring task hands it (token Variable as "
+        "`airflow-tiktok link` writes it)",
     )
     raw = {}
     for n in fleets:
@@ -298,13 +299,14 @@ def startup_section(fleets: list[int], home: str) -> Section:
         ]
     section.notes += [
         f"{NEW_CREATORS - 1} new creators join one by one after the fleet of N started; each runs one trigger that "
-        "makes one poll (connection lookup, masking, token Variable read, client, poll); CPU per new creator, and "
+        "makes one poll (ours: token Variable read, masking its access token, client, poll; the baseline: "
+        "connection lookup, masking, client, poll); CPU per new creator, and "
         "the part inside Airflow's `SecretsMasker.add_mask` (which recompiles one regex over every secret held, "
         "for each new secret)",
         "the fleet is started through the same real path, with the masker's per-secret recompile skipped and one "
         "compile at the end (bench/masker.py): the same masker state, without O(N^2) set-up time",
         "one process, as the triggerer's trigger runner; the triggerer's supervisor process registers the same "
-        "secrets again (connection and Variable lookups, and every mask_secret the runner sends it), so the "
+        "secrets again (its connection and Variable lookups, and every mask_secret the runner sends it), so the "
         "triggerer as a whole pays the masker figure about twice, in two processes",
     ]
     section.raw = raw
