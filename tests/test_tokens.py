@@ -13,14 +13,14 @@ from airflow_provider_tiktok.api.client import AsyncTikTokClient, RetryPolicy, S
 from airflow_provider_tiktok.api.errors import ErrorKind, TikTokOAuthError
 from airflow_provider_tiktok.api.models import TokenResponse
 from airflow_provider_tiktok.api.oauth import TikTokOAuthClient
+from airflow_provider_tiktok.masking import secret_digest
+from airflow_provider_tiktok.token_manager import TokenManager
 from airflow_provider_tiktok.tokens import (
     ALLOW_PLAINTEXT_ENV,
     MemoryTokenStore,
     PlaintextTokensRefused,
-    TokenManager,
     TokenSet,
     VariableTokenStore,
-    secret_digest,
 )
 from tests.hooks.test_oauth import wait_for_delayed_requests
 

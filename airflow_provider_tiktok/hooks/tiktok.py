@@ -20,7 +20,8 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_tiktok.api.http import DEFAULT_BASE_URL
 from airflow_provider_tiktok.masking import amask_secrets, mask_secrets
-from airflow_provider_tiktok.tokens import TokenManager, TokenSet, TokenStore, VariableTokenStore
+from airflow_provider_tiktok.token_manager import TokenManager
+from airflow_provider_tiktok.tokens import TokenSet, TokenStore, VariableTokenStore
 
 if TYPE_CHECKING:
     from airflow_provider_tiktok.api.client import AsyncTikTokClient, RetryPolicy, TikTokClient

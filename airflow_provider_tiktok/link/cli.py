@@ -29,7 +29,7 @@ from airflow_provider_tiktok.tokens import TokenSet, relink_command
 if TYPE_CHECKING:
     from airflow_provider_tiktok.api.models import TokenResponse, UserInfo
     from airflow_provider_tiktok.hooks.tiktok import TikTokConnectionSettings
-    from airflow_provider_tiktok.tokens import TokenManager
+    from airflow_provider_tiktok.token_manager import TokenManager
 
 DEFAULT_SCOPES = "user.info.basic,video.publish,video.upload"
 POSTING_SCOPES = {
@@ -460,7 +460,8 @@ def cmd_list(args: argparse.Namespace, term: Terminal) -> int:
 
 def _manager(s: TikTokConnectionSettings) -> TokenManager:
     """A token manager exactly like the hook's (Variable store, connection seed); refreshes persist."""
-    from airflow_provider_tiktok.tokens import TokenManager, VariableTokenStore
+    from airflow_provider_tiktok.token_manager import TokenManager
+    from airflow_provider_tiktok.tokens import VariableTokenStore
 
     oauth = TikTokOAuthClient(s.client_key, s.client_secret, base_url=s.api_base_url)
     # No waiting for a racing worker's rotation (the store is still re-read once): a dead chain should fail fast.
