@@ -3,9 +3,9 @@
 Why not the hook's ``TokenManager``: it needs the connection (Airflow registers the connection's whole ``extra``
 with its log masker on every lookup) and the refresh token, and every new secret a process registers costs a regex
 recompile over all the secrets it holds (docs/benchmarks.md, issue 17). The wait needs neither: this provider holds
-only the access token the store has now, registers only that, and when it is expired (within the refresh margin) or
-TikTok rejects it, raises :class:`AccessTokenUnusable`. The trigger then re-reads the store once (a worker may have
-rotated it) and otherwise hands the wait back to the task, which refreshes through the normal path.
+only the access token the store has now, registers only that, and when it is expired (within half the refresh
+margin) or TikTok rejects it, raises :class:`AccessTokenUnusable`. The trigger then re-reads the store once (a
+worker may have rotated it) and otherwise hands the wait back to the task, which refreshes through the normal path.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ class StoredAccessToken:
     """A ``TokenProvider`` for ``AsyncTikTokClient`` that does no I/O: :meth:`reload` reads the store.
 
     :param store: the account's token store (the Variable the connection names).
-    :param refresh_margin: an access token with less than this many seconds left counts as expired, as in the
-        worker's ``TokenManager`` (which refreshes at the same point).
+    :param refresh_margin: the task's refresh margin. The token is handed out until *half* of it is left: the
+        task's ``TokenManager`` refreshes once less than the whole margin is left, so a hand-back always ends in a
+        refresh even when the triggerer's clock runs up to half the margin ahead of the worker's (with the same
+        point on both sides, such a skew would bounce the wait between them until the worker's clock caught up).
     :param clock: epoch-seconds clock.
     """
 
@@ -60,7 +62,7 @@ class StoredAccessToken:
         if tokens.access_token == self._rejected:
             return None
         # An unknown expiry (0) is left to TikTok to judge, as the TokenManager does.
-        if tokens.access_expires_at > 0 and not tokens.access_valid(self._clock(), self.refresh_margin):
+        if tokens.access_expires_at > 0 and not tokens.access_valid(self._clock(), self.refresh_margin / 2):
             return None
         return tokens.access_token
 

@@ -98,9 +98,9 @@ async def test_polls_with_the_stored_access_token_only(tiktok_conn, monkeypatch)
 
 
 async def test_an_expired_stored_token_hands_the_wait_back_without_calling_tiktok(tiktok_conn):
-    """Within the refresh margin counts as expired: the trigger re-reads once, then yields token_expired with its
-    deadline and the last status, and never asks TikTok (nor its OAuth endpoint) for anything."""
-    _store(tiktok_conn, tiktok_conn.tokens, expires_in=60)  # < the 300 s margin
+    """Within half the refresh margin counts as expired: the trigger re-reads once, then yields token_expired with
+    its deadline and the last status, and never asks TikTok (nor its OAuth endpoint) for anything."""
+    _store(tiktok_conn, tiktok_conn.tokens, expires_in=140)  # < half the 300 s margin: the task refreshes at 300
     end_time = time.time() + 600
     before = tiktok_conn.control.request_count()
     trigger = _trigger(tiktok_conn, "v_pub_file~v2.1", end_time=end_time, last_status="PROCESSING_UPLOAD")
@@ -214,3 +214,50 @@ def test_a_connection_whose_tokens_never_reached_the_store_keeps_the_connection_
     trigger = _defer(tiktok_conn, publish_small_video(tiktok_conn))
     assert not trigger.reads_token_store
     assert "token_variable_key" not in trigger.serialize()[1]
+
+
+class _Store:
+    """Stands in for the Variable: what ``read_access`` returns (the unit layer; the tests above use the real one)."""
+
+    def __init__(self, tokens: TokenSet | None) -> None:
+        self.tokens = tokens
+        self.reads = 0
+
+    def read_access(self) -> TokenSet | None:
+        self.reads += 1
+        return self.tokens
+
+
+@pytest.mark.unit
+async def test_the_token_is_used_until_half_the_margin_is_left_then_handed_back():
+    """The task refreshes at the whole margin, so a hand-back at half of it always ends in a refresh there, even
+    with the triggerer's clock up to half the margin ahead."""
+    from airflow_provider_tiktok.triggers.stored_token import AccessTokenUnusable, StoredAccessToken
+
+    now = [1_000_000.0]
+    store = _Store(TokenSet(access_token="act.half-margin-0123456789", access_expires_at=now[0] + 200))
+    tokens = StoredAccessToken(store, 300.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert await tokens.reload()  # 200 s left: inside the task's margin, not inside half of it
+    assert tokens.get_access_token() == "act.half-margin-0123456789"
+    now[0] += 60  # 140 s left
+    assert tokens.fresh_access_token() is None
+    with pytest.raises(AccessTokenUnusable, match="no valid access token"):
+        tokens.get_access_token()
+    assert store.reads == 1  # no I/O outside reload()
+
+
+@pytest.mark.unit
+async def test_a_rejected_token_is_not_handed_out_again_but_a_rotated_one_is():
+    from airflow_provider_tiktok.triggers.stored_token import AccessTokenUnusable, StoredAccessToken
+
+    store = _Store(TokenSet(access_token="act.rejected-0123456789", access_expires_at=time.time() + 3600))
+    tokens = StoredAccessToken(store, 300.0)  # type: ignore[arg-type]
+    assert await tokens.reload()
+    with pytest.raises(AccessTokenUnusable, match="rejected"):
+        tokens.get_access_token(force_refresh=True)
+    assert not await tokens.reload()  # the store still holds the rejected one
+    store.tokens = TokenSet(access_token="act.rotated-0123456789", access_expires_at=time.time() + 3600)
+    assert await tokens.reload()
+    assert tokens.fresh_access_token() == "act.rotated-0123456789"
+    store.tokens = None  # an empty store
+    assert not await tokens.reload()
