@@ -9,6 +9,10 @@ Init calls are not idempotent (a lost answer may still have created a publish an
 on them is retried only when the request provably never left (connect failures); any other ambiguity is raised for
 the caller to resolve by checking status rather than initialising again.
 
+A client given a pacer (``budgets/pacer.py``) asks it before every attempt of a rate-limited endpoint
+(:data:`ENDPOINT_KINDS`), after the token is at hand, so every attempt, retries included, pays its budget slot; a 429
+then waits for the budget's ``retry_in`` rather than the back-off.
+
 Upload URLs carry an upload token: they never appear in our logs or exceptions, and a filter on httpx's own logger
 strips query strings from its request lines.
 """
@@ -20,7 +24,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -30,6 +34,7 @@ from airflow_provider_tiktok.api.errors import (
     RetryPolicy,
     TikTokAuthError,
     TikTokError,
+    TikTokRateLimitError,
     TikTokRetryableError,
     TikTokTransportError,
     TikTokValidationError,
@@ -62,6 +67,11 @@ from airflow_provider_tiktok.api.upload_session import (
     UploadSession,
     read_chunk,
 )
+from airflow_provider_tiktok.budgets.pacer import BudgetWait
+
+if TYPE_CHECKING:
+    from airflow_provider_tiktok.budgets import Kind
+    from airflow_provider_tiktok.budgets.pacer import AsyncPacer, Pacer
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncTikTokClient", "RetryPolicy", "StaticToken", "TikTokClient", "TokenProvider"]
 
@@ -75,6 +85,14 @@ STATUS_PATH = "/v2/post/publish/status/fetch/"
 CANCEL_PATH = "/v2/post/publish/cancel/"
 USER_INFO_PATH = "/v2/user/info/"
 JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
+# The endpoints TikTok rate-limits per token, by budget kind: the one table the pacers are asked from.
+ENDPOINT_KINDS: dict[str, Kind] = {
+    STATUS_PATH: "status",
+    VIDEO_INIT_PATH: "init",
+    INBOX_VIDEO_INIT_PATH: "init",
+    CONTENT_INIT_PATH: "init",
+    CREATOR_INFO_PATH: "creator_info",
+}
 # Transport errors raised before any byte of the request was sent: resending cannot duplicate anything.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -219,8 +237,11 @@ class _Attempts:
         self.refreshed = False
         self.force_refresh = False
 
-    def next_delay(self, err: TikTokError, *, may_resend: bool = True) -> float | None:
-        """Seconds to wait before trying again (0 for an immediate refreshed retry), or None to raise ``err``."""
+    def next_delay(
+        self, err: TikTokError, *, may_resend: bool = True, retry_after: float | None = None
+    ) -> float | None:
+        """Seconds to wait before trying again (0 for an immediate refreshed retry), or None to raise ``err``.
+        ``retry_after`` (the budget's wait after a 429) stands in for a Retry-After TikTok did not send."""
         self.force_refresh = False
         if err.kind is ErrorKind.NEEDS_REFRESH and not self.refreshed:
             self.refreshed = self.force_refresh = True
@@ -229,7 +250,7 @@ class _Attempts:
         if not err.retryable or not may_resend:
             return None
         self.attempt += 1
-        delay = self.retry.delay(self.attempt, err.retry_after)
+        delay = self.retry.delay(self.attempt, err.retry_after if retry_after is None else retry_after)
         if delay is not None:
             log.debug("%s: %s (attempt %d); retrying in %.2f s", self.what, err.code, self.attempt, delay)
         return delay
@@ -240,6 +261,10 @@ class _BaseClient:
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.retry = retry if retry is not None else RetryPolicy()
         self._urls: dict[str, httpx.URL] = {}
+
+    @staticmethod
+    def _paced(call: _Call, pacer: object | None) -> Kind | None:
+        return ENDPOINT_KINDS.get(call.path) if pacer is not None else None
 
     def _url(self, path: str) -> httpx.URL:
         """The endpoint's URL, parsed once per client: httpx parses (and re-quotes) a string URL on every request
@@ -266,9 +291,12 @@ class TikTokClient(_BaseClient):
         *,
         retry: RetryPolicy | None = None,
         http: httpx.Client | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
+        """:param pacer: asked before every attempt of a rate-limited endpoint (None: unpaced)."""
         super().__init__(base_url, retry)
         self._tokens = tokens
+        self.pacer = pacer
         self._owns_http = http is None
         self._http = http if http is not None else sync_client(API_TIMEOUT)
 
@@ -282,23 +310,24 @@ class TikTokClient(_BaseClient):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def ready(self) -> None:
-        """Have a valid access token at hand, so the next call goes out at once.
-
-        Callers that take a rate-budget slot call this first: the slot is stamped when taken and TikTok stamps the
-        call on arrival, so a token-store read (or a refresh) between the two would shift calls across windows.
-        """
-        self._tokens.get_access_token()
-
     def _call(self, call: _Call) -> dict[str, Any]:
         attempts = _Attempts(self.retry, f"{call.method} {call.path}")
+        kind = self._paced(call, self.pacer)
+        err: TikTokError | None = None
         while True:
+            # The token first: a store read (or a refresh) between the budget's stamp and the call would shift it.
             token = self._tokens.get_access_token(force_refresh=attempts.force_refresh)
+            if kind is not None and self.pacer is not None:
+                try:
+                    self.pacer.before(kind)
+                except BudgetWait as full:
+                    full.after = full.after or err
+                    raise
             may_resend = True
             try:
                 response = self._http.request(call.method, **call.request_kwargs(self._url(call.path), token))
             except httpx.TransportError as exc:
-                err: TikTokError = _transport_error(exc, f"{call.method} {call.path}")
+                err = _transport_error(exc, f"{call.method} {call.path}")
                 may_resend = call.idempotent or isinstance(exc, _NOT_SENT)
             else:
                 log.debug("%s %s -> HTTP %d", call.method, call.path, response.status_code)
@@ -307,7 +336,10 @@ class TikTokClient(_BaseClient):
                     return outcome
                 err = outcome
                 may_resend = call.may_resend_after(err)
-            delay = attempts.next_delay(err, may_resend=may_resend)
+            budget_wait = None
+            if kind is not None and self.pacer is not None and isinstance(err, TikTokRateLimitError):
+                budget_wait = self.pacer.after_rate_limit(kind, err)
+            delay = attempts.next_delay(err, may_resend=may_resend, retry_after=budget_wait)
             if delay is None:
                 raise err
             if delay:
@@ -394,7 +426,10 @@ class TikTokClient(_BaseClient):
                 except BareRangeNotSatisfiable as exc:
                     if publish_id is None:
                         raise TikTokRetryableError(str(exc), code="http_416", http_status=416) from None
-                    uploaded = self.fetch_status(publish_id).uploaded_bytes or 0
+                    try:
+                        uploaded = self.fetch_status(publish_id).uploaded_bytes or 0
+                    except BudgetWait:  # the next try re-syncs the same way, when the budget has room
+                        raise TikTokRetryableError(str(exc), code="http_416", http_status=416) from None
                     log.debug("bare 416: status/fetch says TikTok holds %d bytes", uploaded)
                     delay = session.resync_to(uploaded, progress)
             if delay:
@@ -420,10 +455,13 @@ class AsyncTikTokClient(_BaseClient):
         *,
         retry: RetryPolicy | None = None,
         http: httpx.AsyncClient | None = None,
+        pacer: AsyncPacer | None = None,
     ) -> None:
-        """:param http: the httpx client to use; closed only if built here."""
+        """:param http: the httpx client to use; closed only if built here. :param pacer: awaited before every
+        attempt of a rate-limited endpoint (None: unpaced)."""
         super().__init__(base_url, retry)
         self._tokens = tokens
+        self.pacer = pacer
         self._fresh: Callable[[], str | None] | None = getattr(tokens, "fresh_access_token", None)
         self._owns_http = http is None
         self._http = http if http is not None else async_client(API_TIMEOUT)
@@ -443,19 +481,19 @@ class AsyncTikTokClient(_BaseClient):
             return token
         return await asyncio.to_thread(self._tokens.get_access_token, force_refresh)
 
-    async def ready(self) -> None:
-        """:meth:`TikTokClient.ready`: the token at hand before a rate-budget slot is taken."""
-        await self._token(False)
-
     async def _call(self, call: _Call) -> dict[str, Any]:
         attempts = _Attempts(self.retry, f"{call.method} {call.path}")
+        kind = self._paced(call, self.pacer)
+        err: TikTokError | None = None
         while True:
-            token = await self._token(attempts.force_refresh)
+            token = await self._token(attempts.force_refresh)  # before the budget's stamp, as in the sync client
+            if kind is not None and self.pacer is not None:
+                await self.pacer.before(kind)
             may_resend = True
             try:
                 response = await self._http.request(call.method, **call.request_kwargs(self._url(call.path), token))
             except httpx.TransportError as exc:
-                err: TikTokError = _transport_error(exc, f"{call.method} {call.path}")
+                err = _transport_error(exc, f"{call.method} {call.path}")
                 may_resend = call.idempotent or isinstance(exc, _NOT_SENT)
             else:
                 log.debug("%s %s -> HTTP %d", call.method, call.path, response.status_code)
@@ -464,7 +502,10 @@ class AsyncTikTokClient(_BaseClient):
                     return outcome
                 err = outcome
                 may_resend = call.may_resend_after(err)
-            delay = attempts.next_delay(err, may_resend=may_resend)
+            budget_wait = None
+            if kind is not None and self.pacer is not None and isinstance(err, TikTokRateLimitError):
+                budget_wait = await self.pacer.after_rate_limit(kind, err)
+            delay = attempts.next_delay(err, may_resend=may_resend, retry_after=budget_wait)
             if delay is None:
                 raise err
             if delay:

@@ -34,19 +34,7 @@ _MAX_CONSECUTIVE_ERRORS = 5
 DEFAULT_WAIT_FOR = ("PUBLISH_COMPLETE",)
 # Which HTTP client path the trigger uses (printed by the benchmark): every trigger has its own httpx.AsyncClient.
 HTTP_CLIENT_PATH = "per-trigger"
-__all__ = ["DEFAULT_WAIT_FOR", "HTTP_CLIENT_PATH", "TikTokPublishStatusTrigger", "account_key", "reserve_status_call"]
-
-
-async def reserve_status_call(budget: Budget, key: str) -> None:
-    """Wait until the account's status budget has room, and take it (a shared backend is asked in a thread)."""
-    while True:
-        if budget.blocks("status"):
-            wait = await asyncio.to_thread(budget.reserve, key, "status")
-        else:
-            wait = budget.reserve(key, "status")
-        if wait <= 0:
-            return
-        await asyncio.sleep(wait)
+__all__ = ["DEFAULT_WAIT_FOR", "HTTP_CLIENT_PATH", "TikTokPublishStatusTrigger", "account_key"]
 
 
 def _event(event: StatusEvent) -> TriggerEvent:
@@ -115,13 +103,15 @@ class TikTokPublishStatusTrigger(BaseTrigger):
 
     async def _wait(self) -> StatusEvent:
         from airflow_provider_tiktok.budgets import get_budget
+        from airflow_provider_tiktok.budgets.pacer import TriggererPacer
         from airflow_provider_tiktok.hooks.tiktok import TikTokHook
 
         hook = TikTokHook(tiktok_conn_id=self.tiktok_conn_id)
         settings = await hook.aget_settings()
         budget = get_budget()  # a budget that cannot work fails the wait now, before any poll
         await self._first_delay()
-        async with await hook.aget_client() as client:
+        pacer = TriggererPacer(budget, account_key(settings))  # every attempt of every poll pays its budget slot
+        async with await hook.aget_client(pacer=pacer) as client:
             return await self._poll(client, budget, account_key(settings))
 
     async def _first_delay(self) -> None:
@@ -143,8 +133,6 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         errors = 0
         while True:
             try:
-                await client.ready()  # a token-store read now, not between the budget's stamp and the call
-                await reserve_status_call(budget, budget_key)
                 status = await client.fetch_status(self.publish_id)
             except BudgetUnavailableError as exc:
                 errors += 1
