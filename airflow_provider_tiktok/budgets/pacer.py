@@ -23,10 +23,10 @@ from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from airflow.sdk.types import Logger
+
     from airflow_provider_tiktok.api.errors import TikTokError
     from airflow_provider_tiktok.budgets import Budget, Kind
-
-log = logging.getLogger(__name__)
 
 
 class BudgetWait(Exception):
@@ -69,6 +69,7 @@ class WorkerPacer:
 
     :param defer: kinds for which a full budget raises :class:`BudgetWait` instead of sleeping.
     :param budget: the budget (default: this process's, from ``[tiktok]``, looked up at the first call).
+    :param log: where a sleep for room is told (the hook's logger reaches the task log).
     """
 
     def __init__(
@@ -78,11 +79,13 @@ class WorkerPacer:
         defer: Collection[Kind] = (),
         budget: Budget | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        log: Logger | logging.Logger | None = None,
     ) -> None:
         self.account_key = account_key
         self.defer = frozenset(defer)
         self._budget = budget
         self._sleep = sleep
+        self._log = log if log is not None else logging.getLogger(__name__)
 
     def __repr__(self) -> str:
         return f"WorkerPacer({self.account_key!r}, defer={sorted(self.defer)})"
@@ -92,7 +95,7 @@ class WorkerPacer:
             full = BudgetWait(kind, wait, _limit(kind))
             if kind in self.defer:
                 raise full
-            log.info("%s. Waiting %.1f s", full, wait)
+            self._log.info("%s. Waiting %.1f s", full, wait)
             self._sleep(wait)
 
     def after_rate_limit(self, kind: Kind, err: TikTokError) -> float:

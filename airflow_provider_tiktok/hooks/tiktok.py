@@ -232,7 +232,7 @@ class TikTokHook(BaseHook):
         from airflow_provider_tiktok.budgets import account_key
         from airflow_provider_tiktok.budgets.pacer import WorkerPacer
 
-        pacer = WorkerPacer(account_key(self.settings), defer=defer)
+        pacer = WorkerPacer(account_key(self.settings), defer=defer, log=self.log)
         return TikTokClient(self.settings.api_base_url, self.token_manager(), pacer=pacer, **self._retry_kwargs())
 
     def get_display_client(self) -> DisplayClient:

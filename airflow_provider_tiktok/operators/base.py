@@ -166,7 +166,7 @@ class TikTokBaseOperator(TriggerQueueMixin, BaseOperator):
         """The account's budget (or TikTok's 429) says wait: defer for exactly that long (nothing was sent)."""
         why = str(full)
         if full.after is not None:
-            why = f"TikTok answered {full.after.code} to a {full.kind} call; the budget has no room for another try"
+            why = f"TikTok answered {full.after.code} to this account's {full.kind} call; nothing was created"
         self.defer_wait(why, full.wait, since)
 
     def defer_wait(self, why: str, seconds: float, since: float | None) -> NoReturn:
