@@ -119,7 +119,7 @@ class TikTokBaseOperator(TriggerQueueMixin, BaseOperator):
         try:
             creator = client.creator_info()
         except BudgetWait as full:
-            self.defer_for_budget(full, since)
+            self.defer_for_budget(context, full, "Querying creator info", since)
         except TikTokError as exc:
             if draft and exc.code == "scope_not_authorized":
                 return self._draft_identity(client)
@@ -144,11 +144,11 @@ class TikTokBaseOperator(TriggerQueueMixin, BaseOperator):
         exc: TikTokError,
         action: str,
         since: float | None = None,
+        rate_limit_wait: float | None = None,
     ) -> NoReturn:
         """Daily caps and rate limits: defer and try again (or fail, per ``on_daily_cap``); other errors raise.
 
-        A 429 that outlasted the client's retries (each waited for the budget) waits for its Retry-After, else a
-        minute; a 429 at a kind the operator defers for arrives as ``BudgetWait`` instead (:meth:`defer_for_budget`).
+        A 429 waits for its Retry-After, else ``rate_limit_wait`` (what the budget computed), else a minute.
         """
         from airflow_provider_tiktok.api.errors import TikTokDailyCapError, TikTokRateLimitError
 
@@ -159,15 +159,17 @@ class TikTokBaseOperator(TriggerQueueMixin, BaseOperator):
             raise AirflowFailException(f"{action} hit TikTok's {what}: {exc} (on_daily_cap='fail')") from exc
         wait = self.cap_retry_interval.total_seconds()
         if isinstance(exc, TikTokRateLimitError):
-            wait = min(wait, exc.retry_after if exc.retry_after is not None else RATE_LIMIT_WAIT)
+            fallback = rate_limit_wait if rate_limit_wait is not None else RATE_LIMIT_WAIT
+            wait = min(wait, exc.retry_after if exc.retry_after is not None else fallback)
         self.defer_wait(f"{action} hit TikTok's {what} ({exc.code}); nothing was created", wait, since)
 
-    def defer_for_budget(self, full: BudgetWait, since: float | None) -> NoReturn:
-        """The account's budget (or TikTok's 429) says wait: defer for exactly that long (nothing was sent)."""
-        why = str(full)
+    def defer_for_budget(self, context: Context, full: BudgetWait, action: str, since: float | None) -> NoReturn:
+        """The account's budget has no room for this attempt: defer for exactly that long (nothing was sent). When
+        it was a retry, the earlier attempt's error decides, as if the client had given up on it (a 429: the
+        ``on_daily_cap`` policy, waiting what the budget computed)."""
         if full.after is not None:
-            why = f"TikTok answered {full.after.code} to this account's {full.kind} call; nothing was created"
-        self.defer_wait(why, full.wait, since)
+            self.wait_or_raise(context, full.after, action, since, rate_limit_wait=full.wait)
+        self.defer_wait(str(full), full.wait, since)
 
     def defer_wait(self, why: str, seconds: float, since: float | None) -> NoReturn:
         """Run the task again after ``seconds`` without holding a worker slot, within ``cap_max_wait`` in total."""

@@ -251,7 +251,7 @@ class TikTokPublishOperator(TikTokBaseOperator):
             result = post.init(client, prepared)
         except BudgetWait as full:
             init_failed(self.log, ledger, claim, full.after)
-            self.defer_for_budget(full, since)
+            self.defer_for_budget(context, full, "Initialising the post", since)
         except TikTokError as exc:
             init_failed(self.log, ledger, claim, exc)
             self.wait_or_raise(context, exc, "Initialising the post", since)

@@ -120,6 +120,4 @@ def test_a_429_at_init_waits_for_the_budgets_window_not_a_fixed_minute(tiktok_co
     assert [r["status"] for r in requests_to(tiktok_conn.control, *INIT_PATHS)] == [429, 200]
     out = capsys.readouterr().out
     # Our refused init is the oldest in the 2 s window: the wait is what is left of it (never TikTok's fixed 60 s).
-    assert re.search(
-        r"answered rate_limit_exceeded to this account's init call; nothing was created\. Deferring [012] s", out
-    )
+    assert re.search(r"hit TikTok's rate limit \(rate_limit_exceeded\); nothing was created\. Deferring [012] s", out)
