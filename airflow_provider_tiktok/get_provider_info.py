@@ -61,11 +61,13 @@ def get_provider_info() -> dict[str, Any]:
                     # -- rate budgets and trigger queues (docs/deployment.md) --
                     "status_calls_per_minute": {
                         "description": (
-                            "Status polls per TikTok account that the provider makes in any 62 s window (TikTok allows "
-                            "30 a minute per access token). With budget_backend = local this budget is per triggerer "
-                            "process and the default leaves 2 for the workers' own checks: with N triggerers set it "
-                            "to floor(28 / N), or pin TikTok's triggers to one triggerer with trigger_queue. With "
-                            "budget_backend = redis it holds across every triggerer and worker."
+                            "Status checks per TikTok account that the provider makes in any 62 s window (TikTok "
+                            "allows 30 a minute per access token), counting every attempt, retries included. With "
+                            "budget_backend = local it is split: the workers get worker_status_calls_per_minute of "
+                            "it and the triggerer the rest, so one triggerer and the workers together stay within "
+                            "it; with N triggerers see docs/deployment.md (or pin TikTok's triggers to one triggerer "
+                            "with trigger_queue). With budget_backend = redis it holds across every triggerer and "
+                            "worker, in one window."
                         ),
                         "version_added": "0.2.0",
                         "type": "integer",
@@ -85,12 +87,40 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "3",
                         "default": "6",
                     },
+                    "worker_status_calls_per_minute": {
+                        "description": (
+                            "With budget_backend = local: the workers' share of status_calls_per_minute (their check "
+                            "before deferring, the sensor's pokes, deferrable=False polling), counted in a Variable "
+                            "per account, which is exact while one pool slot serialises the account's tasks; the "
+                            "triggerer polls with the rest (28 - 6 = 22 by default). The two windows together never "
+                            "exceed status_calls_per_minute, so one triggerer plus the workers stay under TikTok's "
+                            "30. Must be at least 1 and below status_calls_per_minute. Ignored by redis."
+                        ),
+                        "version_added": "0.2.0",
+                        "type": "integer",
+                        "example": "4",
+                        "default": "6",
+                    },
+                    "creator_info_calls_per_minute": {
+                        "description": (
+                            "creator_info queries per TikTok account in any 62 s window, counting every attempt; "
+                            "TikTok allows 20 a minute per access token and every publish asks once, so the default "
+                            "leaves 2 for other tools on the same token. A deferrable publish whose query would "
+                            "exceed it defers until the window has room; others sleep. With budget_backend = local "
+                            "the count lives in a Variable per account (exact with one pool slot per account)."
+                        ),
+                        "version_added": "0.2.0",
+                        "type": "integer",
+                        "example": "10",
+                        "default": "18",
+                    },
                     "budget_backend": {
                         "description": (
-                            "Where the budgets are counted: local (no service: status calls in the triggerer's "
-                            "process, inits in a Variable per account) or redis (one atomic script per call on a "
-                            "Redis server: exact across any number of triggerers and workers; needs budget_redis_url "
-                            "and the redis package, pip install 'airflow-provider-tiktok[redis]')."
+                            "Where the budgets are counted: local (no service: the triggerer's status calls in its "
+                            "process, the workers' calls in a Variable per account and kind) or redis (one atomic "
+                            "script per call on a Redis server: exact across any number of triggerers and workers; "
+                            "needs budget_redis_url and the redis package, pip install "
+                            "'airflow-provider-tiktok[redis]')."
                         ),
                         "version_added": "0.2.0",
                         "type": "string",

@@ -73,17 +73,17 @@ class RedisBudget:
             raise BudgetConfigError(f"[tiktok] budget_redis_url is not a Redis URL ({type(exc).__name__})") from None
         return cls(client, limits, window_seconds)
 
-    def reserve(self, account_key: str, kind: Kind) -> float:
-        return self.reserve_at(account_key, kind)[0]
+    def reserve(self, account_key: str, kind: Kind, *, worker: bool = False) -> float:
+        return self.reserve_at(account_key, kind)[0]  # workers and triggerers share one window: no split
 
     def reserve_at(self, account_key: str, kind: Kind) -> tuple[float, float]:
         """``reserve``, plus the Redis server's time of the decision (epoch seconds): a granted call's stamp."""
         return self._run(account_key, kind, "reserve")
 
-    def retry_in(self, account_key: str, kind: Kind) -> float:
+    def retry_in(self, account_key: str, kind: Kind, *, worker: bool = False) -> float:
         return self._run(account_key, kind, "peek")[0]
 
-    def blocks(self, kind: Kind) -> bool:
+    def blocks(self, kind: Kind, *, worker: bool = False) -> bool:
         return True
 
     def _run(self, account_key: str, kind: Kind, mode: str) -> tuple[float, float]:

@@ -10,7 +10,7 @@ read until the first rotation moves it); the connection only *seeds* it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from airflow_provider_tiktok.api.client import AsyncTikTokClient, RetryPolicy, TikTokClient
     from airflow_provider_tiktok.api.display import DisplayClient
     from airflow_provider_tiktok.api.oauth import TikTokOAuthClient
+    from airflow_provider_tiktok.budgets import Kind
+    from airflow_provider_tiktok.budgets.pacer import AsyncPacer
 
 _LEGACY_PREFIX = "extra__tiktok__"
 
@@ -224,11 +226,18 @@ class TikTokHook(BaseHook):
     def _retry_kwargs(self) -> dict[str, Any]:
         return {} if self.retry is None else {"retry": self.retry}
 
-    def get_client(self) -> TikTokClient:
-        """A Content Posting client whose token refreshes (and rotates safely) by itself."""
-        from airflow_provider_tiktok.api.client import TikTokClient
+    def get_client(self, *, defer: Collection[Kind] = ()) -> TikTokClient:
+        """A Content Posting client whose token refreshes (and rotates safely) by itself, paced by the account's
+        rate budgets (``budgets/pacer.py``): every attempt of a status, init or creator_info call is counted.
 
-        return TikTokClient(self.settings.api_base_url, self.token_manager(), **self._retry_kwargs())
+        :param defer: kinds whose full budget raises ``BudgetWait`` (the caller defers) instead of sleeping.
+        """
+        from airflow_provider_tiktok.api.client import TikTokClient
+        from airflow_provider_tiktok.budgets import account_key
+        from airflow_provider_tiktok.budgets.pacer import WorkerPacer
+
+        pacer = WorkerPacer(account_key(self.settings), defer=defer, log=self.log)
+        return TikTokClient(self.settings.api_base_url, self.token_manager(), pacer=pacer, **self._retry_kwargs())
 
     def get_display_client(self) -> DisplayClient:
         """The Display API (profile stats, video list, video query) over :meth:`get_client`'s client."""
@@ -240,13 +249,13 @@ class TikTokHook(BaseHook):
         """Airflow's conventional accessor; the same as :meth:`get_client`."""
         return self.get_client()
 
-    async def aget_client(self) -> AsyncTikTokClient:
+    async def aget_client(self, pacer: AsyncPacer | None = None) -> AsyncTikTokClient:
         """The async client for triggers (its own httpx client; close it): the connection is looked up
         asynchronously, and the hook's token manager runs in a worker thread when it must touch the store."""
         from airflow_provider_tiktok.api.client import AsyncTikTokClient
 
         settings = await self.aget_settings()
-        return AsyncTikTokClient(settings.api_base_url, self.token_manager(), **self._retry_kwargs())
+        return AsyncTikTokClient(settings.api_base_url, self.token_manager(), pacer=pacer, **self._retry_kwargs())
 
     def status_trigger_kwargs(self) -> StatusTriggerSettings:
         """The non-secret settings with which the status trigger polls without this connection (its token read

@@ -5,21 +5,22 @@ limits that outlast the client's retries, and "another task is on this key" are 
 ``DateTimeTrigger`` (no worker slot held) and trying again, up to ``cap_max_wait`` counted from the *first* wait (the
 start travels in the deferral's kwargs); with ``on_daily_cap="fail"`` the task fails at once instead.
 
-Inits and the workers' own status checks first reserve a call in the account's budget
-(:mod:`airflow_provider_tiktok.budgets`); a full init budget is waited out the same way, for exactly the time the
-budget computes, instead of sending the call and discovering a 429.
+Every attempt of an init, a creator_info call or a status check is first counted in the account's budget by the
+client's pacer (:mod:`airflow_provider_tiktok.budgets.pacer`); a full budget the operator defers for
+(``BudgetWait``) is waited out the same way, for exactly the time the budget computes, instead of sending the call
+and discovering a 429.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_tiktok.operators._common import post_url, to_airflow_error
 from airflow_provider_tiktok.operators.args import (
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from airflow_provider_tiktok.api.errors import TikTokError
     from airflow_provider_tiktok.api.models import CreatorInfo
     from airflow_provider_tiktok.budgets import Kind
+    from airflow_provider_tiktok.budgets.pacer import BudgetWait
     from airflow_provider_tiktok.hooks.tiktok import TikTokHook
 
 DEFAULT_CONN_ID = "tiktok_default"
@@ -54,38 +56,6 @@ class Identity:
 
 OnDailyCap = Literal["defer", "fail"]
 RATE_LIMIT_WAIT = 60.0  # when a 429 carries no Retry-After and no budget knows better: TikTok's windows are a minute
-
-
-def reserve_call(account: str, kind: Kind) -> float:
-    """Reserve one call in the account's budget from a worker: the seconds to wait first (0: counted, go).
-
-    A budget that cannot work (bad ``[tiktok]`` settings) fails the task without retries; one that is unreachable
-    right now (Redis down) raises a retryable error: sending anyway could exceed TikTok's limit.
-    """
-    from airflow_provider_tiktok.budgets import BudgetConfigError, BudgetUnavailableError, get_budget
-
-    try:
-        return get_budget().reserve(account, kind)
-    except BudgetConfigError as exc:
-        raise AirflowFailException(str(exc)) from exc
-    except BudgetUnavailableError as exc:
-        raise AirflowException(str(exc)) from exc
-
-
-def reserve_or_sleep(account: str, kind: Kind) -> None:
-    """Reserve a call, sleeping out a full window (at most about a minute) in this process."""
-    while (wait := reserve_call(account, kind)) > 0:
-        time.sleep(wait)
-
-
-def budget_retry_in(account: str, kind: Kind) -> float | None:
-    """After a 429 the budget did not foresee: when our oldest call leaves the window (None if unknown)."""
-    from airflow_provider_tiktok.budgets import BudgetConfigError, BudgetUnavailableError, get_budget
-
-    try:
-        return get_budget().retry_in(account, kind)
-    except (BudgetConfigError, BudgetUnavailableError):
-        return None
 
 
 class TikTokBaseOperator(TriggerQueueMixin, BaseOperator):
@@ -128,12 +98,13 @@ class TikTokBaseOperator(TriggerQueueMixin, BaseOperator):
 
         return TikTokHook(tiktok_conn_id=self.tiktok_conn_id, retry=RetryPolicy(max_attempts=self.api_max_attempts))
 
-    def client(self, hook: TikTokHook) -> TikTokClient:
-        """The client; a connection that cannot work (missing, no secret, bad URL) fails without retries."""
+    def client(self, hook: TikTokHook, *, defer: Collection[Kind] = ()) -> TikTokClient:
+        """The paced client (``defer``: kinds whose full budget defers the task rather than sleep); a connection
+        that cannot work (missing, no secret, bad URL) fails without retries."""
         from airflow.sdk.exceptions import AirflowNotFoundException
 
         try:
-            return hook.get_client()
+            return hook.get_client(defer=defer)
         except (KeyError, ValueError, LookupError, AirflowNotFoundException) as exc:
             raise AirflowFailException(f"TikTok connection {self.tiktok_conn_id!r} cannot be used: {exc}") from exc
 
@@ -143,9 +114,12 @@ class TikTokBaseOperator(TriggerQueueMixin, BaseOperator):
         """Say who we post as (TikTok's UX rules). Drafts need only ``video.upload`` while creator_info needs
         ``video.publish``, so for a draft without it the name comes from ``/v2/user/info/``."""
         from airflow_provider_tiktok.api.errors import TikTokError
+        from airflow_provider_tiktok.budgets.pacer import BudgetWait
 
         try:
             creator = client.creator_info()
+        except BudgetWait as full:
+            self.defer_for_budget(context, full, "Querying creator info", since)
         except TikTokError as exc:
             if draft and exc.code == "scope_not_authorized":
                 return self._draft_identity(client)
@@ -189,17 +163,13 @@ class TikTokBaseOperator(TriggerQueueMixin, BaseOperator):
             wait = min(wait, exc.retry_after if exc.retry_after is not None else fallback)
         self.defer_wait(f"{action} hit TikTok's {what} ({exc.code}); nothing was created", wait, since)
 
-    def pace_init(self, account: str, since: float | None, *, deferrable: bool) -> None:
-        """Take one init from the account's budget; when it is full, wait exactly until it is not (deferring, or
-        sleeping when not deferrable), so the init never meets TikTok's 429."""
-        from airflow_provider_tiktok.budgets import limits
-
-        while (wait := reserve_call(account, "init")) > 0:
-            why = f"This account's init budget ({limits()['init']} a minute) is used up; nothing was sent"
-            if deferrable:
-                self.defer_wait(why, wait, since)
-            self.log.info("%s. Waiting %.1f s", why, wait)
-            time.sleep(wait)
+    def defer_for_budget(self, context: Context, full: BudgetWait, action: str, since: float | None) -> NoReturn:
+        """The account's budget has no room for this attempt: defer for exactly that long (nothing was sent). When
+        it was a retry, the earlier attempt's error decides, as if the client had given up on it (a 429: the
+        ``on_daily_cap`` policy, waiting what the budget computed)."""
+        if full.after is not None:
+            self.wait_or_raise(context, full.after, action, since, rate_limit_wait=full.wait)
+        self.defer_wait(str(full), full.wait, since)
 
     def defer_wait(self, why: str, seconds: float, since: float | None) -> NoReturn:
         """Run the task again after ``seconds`` without holding a worker slot, within ``cap_max_wait`` in total."""

@@ -10,7 +10,6 @@ the last one stopped. Video and photo posts differ only in their :class:`~.strat
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Collection, Mapping
 from datetime import timedelta
@@ -34,13 +33,8 @@ from airflow_provider_tiktok.operators.args import (
     check_optional_text,
     check_seconds,
 )
-from airflow_provider_tiktok.operators.base import (
-    TikTokBaseOperator,
-    budget_retry_in,
-    reserve_call,
-    reserve_or_sleep,
-)
-from airflow_provider_tiktok.operators.facts import ask_tiktok, fresh_record, ready_for_status_call
+from airflow_provider_tiktok.operators.base import TikTokBaseOperator
+from airflow_provider_tiktok.operators.facts import ask_tiktok, fresh_record, init_done, init_failed, next_step
 from airflow_provider_tiktok.operators.results import (
     ambiguous_message,
     build_result,
@@ -49,8 +43,8 @@ from airflow_provider_tiktok.operators.results import (
     map_index,
     publish_outputs,
 )
-from airflow_provider_tiktok.operators.upload import UploadRun, verify_uploaded_prefix
-from airflow_provider_tiktok.publishing.decide import Action, Decision, Goal, Situation, decide
+from airflow_provider_tiktok.operators.upload import UploadRun
+from airflow_provider_tiktok.publishing.decide import Action, Decision, Goal
 from airflow_provider_tiktok.publishing.ledger import PublishLedger, SdkVariables, account_of, task_instance_key
 from airflow_provider_tiktok.publishing.record import Phase, PublishRecord
 
@@ -113,7 +107,6 @@ class TikTokPublishOperator(TikTokBaseOperator):
         self.unaudited = check_bool("unaudited", unaudited)
         self._live: tuple[TikTokClient, PublishLedger, str] | None = None
         self._owner = ""
-        self._budget_key = ""  # the account's rate-budget key (budgets.account_key), set by begin()
         self._result: dict[str, object] | None = None  # for OpenLineage: set where a publish ends
 
     # -- what subclasses provide --
@@ -190,13 +183,14 @@ class TikTokPublishOperator(TikTokBaseOperator):
         self.log_media(video)
         hook = self.hook()
         post.check_static(hook)
-        client = self.client(hook)
-        from airflow_provider_tiktok.budgets import account_key
-
-        self._budget_key = account_key(hook.settings)
+        # Deferrable: a full budget frees the worker (a DateTimeTrigger, or the status trigger) instead of sleeping.
+        client = self.client(hook, defer=("init", "creator_info", "status") if self.deferrable else ())
         ledger = self.ledger(context, hook)
         record = ledger.load()
-        decision = self.next_step(record, client, video, goal)
+        decision = next_step(
+            self.log, record, client, video, owner=self._owner, wait_for=self.wait_for,
+            ambiguous_init=self.ambiguous_init, goal=goal,  # type: ignore[arg-type]
+        )  # fmt: skip
         self.log.info("Exactly once (key %s): %s, because %s", ledger.key, decision.action.value, decision.reason)
         if decision.action is Action.AMBIGUOUS_INIT:
             raise AirflowFailException(ambiguous_message(self.tiktok_conn_id, ledger.key, decision.reason))
@@ -223,33 +217,6 @@ class TikTokPublishOperator(TikTokBaseOperator):
     def task_instance_owner(self, context: Context) -> str:
         return task_instance_key(self.dag_id, context["run_id"], self.task_id, map_index(context))[3:]
 
-    def next_step(
-        self, record: PublishRecord | None, client: TikTokClient, video: VideoFile | None, goal: Goal = "publish"
-    ) -> Decision:
-        """Gather what ``decide`` needs (TikTok's view of the recorded publish, the upload URL) and decide."""
-        view = None
-        stored = False
-        if record is not None and record.publish_id and record.phase in (Phase.INITIALISED, Phase.UPLOADED):
-            ready_for_status_call(client)
-            reserve_or_sleep(self._budget_key, "status")
-            view = ask_tiktok(self.log, client, record.publish_id)
-            if record.source == "FILE_UPLOAD" and record.phase is Phase.INITIALISED:
-                stored = UploadUrlVault.get(record.publish_id) is not None
-        situation = Situation(
-            now=time.time(),
-            owner=self._owner,
-            wait_for=self.wait_for,
-            tiktok=view,
-            upload_url_stored=stored,
-            goal=goal,
-            ambiguous_init=self.ambiguous_init,  # type: ignore[arg-type]
-        )
-        decision = decide(record, situation)
-        resuming = decision.action is Action.CONTINUE_UPLOAD and record is not None and video is not None
-        if resuming and not verify_uploaded_prefix(record, video, decision.from_byte, self.log):  # type: ignore[arg-type]
-            decision = decide(record, dataclasses.replace(situation, source_changed=True))
-        return decision
-
     # -- starting fresh --
 
     def start(
@@ -268,51 +235,35 @@ class TikTokPublishOperator(TikTokBaseOperator):
     ) -> PublishRecord:
         """Creator info and its rules, then claim the key, init and (for files) upload every byte."""
         from airflow_provider_tiktok.api.errors import TikTokError
+        from airflow_provider_tiktok.budgets.pacer import BudgetWait
 
         identity = self.identify(client, context, draft=self.draft, since=since)
         prepared = post.check_for_creator(hook, identity.creator, video)
         link_profile(context, identity.username)
-        # Last before the claim: the budget's stamp is taken just before TikTok sees the init.
-        self.pace_init(self._budget_key, since, deferrable=self.deferrable)
-        now = time.time()
-        if record is not None and decision.supersede and record.publish_id:
-            UploadUrlVault.discard(record.publish_id, self.log)
         claim = fresh_record(
-            ledger, record, post, prepared, identity, now, decision, owner=self._owner, draft=self.draft,
-            conn_id=self.tiktok_conn_id,
+            ledger, record, post, prepared, identity, time.time(), decision, owner=self._owner, draft=self.draft,
+            conn_id=self.tiktok_conn_id, log=self.log,
         )  # fmt: skip
         claimed = ledger.claim(claim)
         if claimed.owner != claim.owner or claimed.updated_at != claim.updated_at:
             self.defer_wait(f"task {claimed.owner} claimed this key at the same moment", BUSY_WAIT, since)
-        try:
+        try:  # the client's pacer counts the init (every attempt) in the account's budget just before sending it
             result = post.init(client, prepared)
+        except BudgetWait as full:
+            init_failed(self.log, ledger, claim, full.after)
+            self.defer_for_budget(context, full, "Initialising the post", since)
         except TikTokError as exc:
-            if exc.http_status is not None and 400 <= exc.http_status < 500:
-                ledger.save(claim.evolve(time.time(), phase=Phase.CLAIMED, error=exc.code))  # nothing was created
-            else:
-                self.log.warning("Init failed without a clear answer (%s); the next try decides from the ledger", exc)
-            from airflow_provider_tiktok.api.errors import TikTokRateLimitError
-
-            rate_wait = budget_retry_in(self._budget_key, "init") if isinstance(exc, TikTokRateLimitError) else None
-            self.wait_or_raise(context, exc, "Initialising the post", since, rate_limit_wait=rate_wait)
-        publish_id = str(result.publish_id)
-        self.log.info("Initialised %s %s publish %s (%s)", self.mode, post.media, publish_id, post.source)
-        if prepared.plan is not None:
-            if not result.upload_url:
-                raise AirflowException(f"TikTok returned no upload URL for publish {publish_id}")
-            UploadUrlVault.put(publish_id, result.upload_url)
-        phase = Phase.INITIALISED if prepared.plan is not None else Phase.UPLOADED
-        ledger.index(publish_id)  # before the entry names it, so an entry with a publish_id is always indexed
-        record = ledger.save(
-            claim.evolve(time.time(), phase=phase, publish_id=publish_id, upload_issued_at=time.time())
-        )
+            init_failed(self.log, ledger, claim, exc)
+            self.wait_or_raise(context, exc, "Initialising the post", since)
+        record = init_done(ledger, claim, result, prepared)
+        self.log.info("Initialised %s %s publish %s (%s)", self.mode, post.media, record.publish_id, post.source)
         if prepared.video is not None and upload:
             from airflow_provider_tiktok.api.errors import TikTokUploadExpiredError
 
             try:
                 record = self.upload(client, ledger, record, prepared.video, 0)
             except TikTokUploadExpiredError as exc:
-                raise AirflowException(f"The fresh upload URL of publish {publish_id} was refused: {exc}") from exc
+                raise AirflowException(f"The fresh upload URL of {record.publish_id} was refused: {exc}") from exc
         return record
 
     def upload(
@@ -338,18 +289,8 @@ class TikTokPublishOperator(TikTokBaseOperator):
         deadline = time.time() + self.wait_timeout.total_seconds()
         interval = self.poll_interval
         self._live = (client, ledger, publish_id)
-        if not self._budget_key:
-            from airflow_provider_tiktok.budgets import account_key
-
-            self._budget_key = account_key(self.hook().settings)
         while True:
-            ready_for_status_call(client)
-            if not self.deferrable:
-                reserve_or_sleep(self._budget_key, "status")
-            elif reserve_call(self._budget_key, "status") > 0:
-                self.log.info("The account's status budget is full; the trigger checks publish %s", publish_id)
-                self.defer_for_status(publish_id, None)
-            view = ask_tiktok(self.log, client, publish_id)
+            view = ask_tiktok(self.log, client, publish_id)  # paced: a full budget defers to the trigger (or sleeps)
             if view.status in self.wait_for or view.status == FAILED:
                 status = client_status(view)
                 return self.execute_complete(context, event=final_event(publish_id, status).payload)
@@ -395,19 +336,16 @@ class TikTokPublishOperator(TikTokBaseOperator):
         """The trigger's stored access token expired or was rejected (it never refreshes): refresh it here through
         the hook's token manager, check once, and defer again with the same publish and the same deadline (the
         ledger already names this publish: nothing is initialised again)."""
-        from airflow_provider_tiktok.budgets import account_key
         from airflow_provider_tiktok.status_event import final_event
 
         publish_id = str(event.get("publish_id") or "")
         deadline = event.get("end_time")
         end_time = float(deadline) if isinstance(deadline, int | float) else None
         self.log.info("%s", event.get("message"))
-        hook = self.hook()
-        client = self.client(hook)
-        self._budget_key = account_key(hook.settings)
-        ready_for_status_call(client)  # a stale token is refreshed (and the rotation saved) here
-        reserve_or_sleep(self._budget_key, "status")
-        view = ask_tiktok(self.log, client, publish_id)  # a token TikTok rejects is refreshed on the way
+        client = self.client(self.hook())
+        # The client takes the token first (refreshing it and saving the rotation), then the status budget's slot
+        # (sleeping for it: this task holds its worker slot anyway); a token TikTok rejects is refreshed on the way.
+        view = ask_tiktok(self.log, client, publish_id)
         if view.status in self.wait_for or view.status == FAILED:
             return self.execute_complete(context, event=final_event(publish_id, client_status(view)).payload)
         if end_time is not None and time.time() >= end_time:

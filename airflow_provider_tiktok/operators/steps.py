@@ -136,14 +136,8 @@ class TikTokUploadVideoOperator(TikTokBaseOperator):
                 f"video: {video.display} is {video.size:,} bytes but publish {publish_id} was initialised for "
                 f"{plan.video_size:,}; clear the init task to start over with this file"
             )
-        hook = self.hook()
-        client = self.client(hook)
-        from airflow_provider_tiktok.budgets import account_key
-        from airflow_provider_tiktok.operators.base import reserve_or_sleep
-
+        client = self.client(self.hook())  # paced: a full status budget sleeps (at most a window) before the check
         try:
-            client.ready()  # the token at hand before the budget's slot is stamped
-            reserve_or_sleep(account_key(hook.settings), "status")
             status = client.fetch_status(publish_id)
         except TikTokError as exc:
             raise to_airflow_error(exc, f"Checking publish {publish_id}") from exc

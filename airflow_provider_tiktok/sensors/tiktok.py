@@ -110,24 +110,19 @@ class TikTokPublishStatusSensor(TriggerQueueMixin, BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         from airflow_provider_tiktok.api.errors import TikTokError
-        from airflow_provider_tiktok.budgets import account_key
+        from airflow_provider_tiktok.budgets.pacer import BudgetWait
         from airflow_provider_tiktok.hooks.tiktok import TikTokHook
-        from airflow_provider_tiktok.operators.base import reserve_call
 
         publish_id = str(self.publish_id)
-        hook = TikTokHook(tiktok_conn_id=self.tiktok_conn_id)
-        client = hook.get_client()
-        try:
-            client.ready()  # the token at hand before the budget's slot is stamped
-        except TikTokError as exc:
-            raise to_airflow_error(exc, f"Checking publish {publish_id}") from exc
-        if (wait := reserve_call(account_key(hook.settings), "status")) > 0:
-            self.log.info("The account's status budget is full for %.1f s; checking publish %s later", wait, publish_id)
-            return PokeReturnValue(False)
-        try:
-            status = client.fetch_status(publish_id)
-        except TikTokError as exc:
-            raise to_airflow_error(exc, f"Checking publish {publish_id}") from exc
+        # The client's pacer counts the check in the account's status budget; a full one is "not yet", not a sleep.
+        with TikTokHook(tiktok_conn_id=self.tiktok_conn_id).get_client(defer=["status"]) as client:
+            try:
+                status = client.fetch_status(publish_id)
+            except BudgetWait as full:
+                self.log.info("%s for %.1f s; checking publish %s later", full, full.wait, publish_id)
+                return PokeReturnValue(False)
+            except TikTokError as exc:
+                raise to_airflow_error(exc, f"Checking publish {publish_id}") from exc
         self.log.info("Publish %s is %s", publish_id, status.status)
         self._last_status = status.status
         if status.status != FAILED and status.status not in self.wait_for:

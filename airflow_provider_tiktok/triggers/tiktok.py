@@ -41,19 +41,7 @@ _MAX_CONSECUTIVE_ERRORS = 5
 DEFAULT_WAIT_FOR = ("PUBLISH_COMPLETE",)
 # Which HTTP client path the trigger uses (printed by the benchmark): every trigger has its own httpx.AsyncClient.
 HTTP_CLIENT_PATH = "per-trigger"
-__all__ = ["DEFAULT_WAIT_FOR", "HTTP_CLIENT_PATH", "TikTokPublishStatusTrigger", "account_key", "reserve_status_call"]
-
-
-async def reserve_status_call(budget: Budget, key: str) -> None:
-    """Wait until the account's status budget has room, and take it (a shared backend is asked in a thread)."""
-    while True:
-        if budget.blocks("status"):
-            wait = await asyncio.to_thread(budget.reserve, key, "status")
-        else:
-            wait = budget.reserve(key, "status")
-        if wait <= 0:
-            return
-        await asyncio.sleep(wait)
+__all__ = ["DEFAULT_WAIT_FOR", "HTTP_CLIENT_PATH", "TikTokPublishStatusTrigger", "account_key"]
 
 
 def _event(event: StatusEvent) -> TriggerEvent:
@@ -152,22 +140,26 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         if not (base_url and budget_key and variable_key):
             return await self._wait_through_connection(budget)
         from airflow_provider_tiktok.api.client import AsyncTikTokClient
+        from airflow_provider_tiktok.budgets.pacer import TriggererPacer
         from airflow_provider_tiktok.tokens import VariableTokenStore
 
         tokens = StoredAccessToken(VariableTokenStore(variable_key), self.refresh_margin)
         await tokens.reload()  # an unusable token is met by the first poll, which re-reads once and hands back
         await self._first_delay()
-        async with AsyncTikTokClient(base_url, tokens) as client:
+        # Every attempt of every poll pays its budget slot; an unusable token raises before the slot is taken.
+        async with AsyncTikTokClient(base_url, tokens, pacer=TriggererPacer(budget, budget_key)) as client:
             return await self._poll(client, budget, budget_key, tokens)
 
     async def _wait_through_connection(self, budget: Budget) -> StatusEvent:
         """The path of triggers serialized by earlier releases: the hook, the connection, a refreshing manager."""
+        from airflow_provider_tiktok.budgets.pacer import TriggererPacer
         from airflow_provider_tiktok.hooks.tiktok import TikTokHook
 
         hook = TikTokHook(tiktok_conn_id=self.tiktok_conn_id)
         settings = await hook.aget_settings()
         await self._first_delay()
-        async with await hook.aget_client() as client:
+        pacer = TriggererPacer(budget, account_key(settings))  # every attempt of every poll pays its budget slot
+        async with await hook.aget_client(pacer=pacer) as client:
             return await self._poll(client, budget, account_key(settings))
 
     async def _first_delay(self) -> None:
@@ -192,8 +184,6 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         reread = False  # the store was re-read after the token went bad, and nothing succeeded since
         while True:
             try:
-                await client.ready()  # a token-store read now, not between the budget's stamp and the call
-                await reserve_status_call(budget, budget_key)
                 status = await client.fetch_status(self.publish_id)
             except AccessTokenUnusable as exc:
                 if tokens is None or reread or not await tokens.reload():

@@ -54,7 +54,7 @@ def test_the_config_selects_redis_and_says_what_is_missing(redis_url, monkeypatc
     monkeypatch.setenv("AIRFLOW__TIKTOK__BUDGET_REDIS_URL", redis_url)
     monkeypatch.setenv("AIRFLOW__TIKTOK__INIT_CALLS_PER_MINUTE", "2")
     budget = get_budget()
-    assert isinstance(budget, RedisBudget) and budget.limits == {"status": 28, "init": 2}
+    assert isinstance(budget, RedisBudget) and budget.limits == {"status": 28, "init": 2, "creator_info": 18}
     assert get_budget() is budget  # one per process while the section is unchanged
 
     monkeypatch.setenv("AIRFLOW__TIKTOK__BUDGET_REDIS_URL", "")

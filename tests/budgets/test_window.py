@@ -69,7 +69,7 @@ class Clock:
 
 def test_local_budget_counts_status_in_memory_and_drops_idle_accounts():
     clock = Clock()
-    budget = LocalBudget({"status": 3, "init": 6}, 60.0, init_store=MemoryStamps(), monotonic=clock)
+    budget = LocalBudget({"status": 4, "init": 6}, 60.0, worker_status=1, monotonic=clock)  # triggerer: 3
     assert [budget.reserve("a", "status") for _ in range(3)] == [0.0, 0.0, 0.0]
     assert budget.reserve("a", "status") == pytest.approx(60.0)  # full: not counted
     assert budget.reserve("b", "status") == 0.0  # per account
@@ -85,9 +85,9 @@ def test_local_budget_counts_status_in_memory_and_drops_idle_accounts():
 def test_local_budget_keeps_inits_in_its_store_across_instances():
     """Two LocalBudgets on one store stand for two task processes: the second sees the first one's inits."""
     store, clock = MemoryStamps(), Clock()
-    first = LocalBudget({"status": 28, "init": 6}, 62.0, init_store=store, wall=clock)
+    first = LocalBudget({"status": 28, "init": 6}, 62.0, stores={"init": store}, wall=clock)
     assert [first.reserve("acct", "init") for _ in range(4)] == [0.0] * 4
-    second = LocalBudget({"status": 28, "init": 6}, 62.0, init_store=store, wall=clock)
+    second = LocalBudget({"status": 28, "init": 6}, 62.0, stores={"init": store}, wall=clock)
     clock.now += 1.0
     assert [second.reserve("acct", "init") for _ in range(2)] == [0.0, 0.0]
     assert second.reserve("acct", "init") == pytest.approx(61.0)  # the 7th waits for the first to leave

@@ -9,15 +9,12 @@ import pytest
 from airflow.sdk._shared.module_loading import import_string
 from airflow.sdk.serde import deserialize, serialize
 
-from airflow_provider_tiktok.budgets import get_budget
-from airflow_provider_tiktok.budgets.local import LocalBudget
 from airflow_provider_tiktok.hooks.tiktok import TikTokConnectionSettings
 from airflow_provider_tiktok.tokens import TokenSet, VariableTokenStore
 from airflow_provider_tiktok.triggers.tiktok import (
     HTTP_CLIENT_PATH,
     TikTokPublishStatusTrigger,
     account_key,
-    reserve_status_call,
 )
 from tests.operators.conftest import publish_small_video
 
@@ -155,28 +152,6 @@ async def test_first_poll_waits_half_to_one_interval(tiktok_conn):
     assert len(polls) == 1
 
 
-@pytest.mark.unit
-async def test_a_full_status_budget_makes_the_poll_wait_for_the_window():
-    clock = [100.0]
-    budget = LocalBudget({"status": 2, "init": 6}, 60.0, monotonic=lambda: clock[0])
-    await reserve_status_call(budget, "acct")
-    await reserve_status_call(budget, "acct")
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:  # the event loop's sleep, with time moving on
-        slept.append(seconds)
-        clock[0] += seconds
-
-    original, asyncio.sleep = asyncio.sleep, sleep  # type: ignore[assignment]
-    try:
-        await reserve_status_call(budget, "acct")
-    finally:
-        asyncio.sleep = original  # type: ignore[assignment]
-    assert slept == [60.0]  # waited exactly until the oldest call left the window, then counted the call
-    assert budget.reserve("acct", "status") == 0.0  # the two old calls left; this and the waited one are in
-    assert budget.reserve("acct", "status") == pytest.approx(60.0)
-
-
 def _settings(conn_id: str, **seed: object) -> TikTokConnectionSettings:
     return TikTokConnectionSettings(
         conn_id=conn_id,
@@ -241,31 +216,11 @@ async def test_concurrent_triggers_of_one_account_all_finish(tiktok_conn):
     assert [e.payload["status"] for e in events] == ["success"] * 5
 
 
-def test_the_status_budget_reads_the_tiktok_config_section(monkeypatch):
-    """``[tiktok] status_calls_per_minute`` (declared in provider info) sets the per-account budget of a triggerer."""
-    from airflow_provider_tiktok.get_provider_info import get_provider_info
-
-    option = get_provider_info()["config"]["tiktok"]["options"]["status_calls_per_minute"]
-    assert option["default"] == "28" and option["type"] == "integer"
-    assert get_budget().limits["status"] == 28  # type: ignore[attr-defined]
-    monkeypatch.setenv("AIRFLOW__TIKTOK__STATUS_CALLS_PER_MINUTE", "14")
-    budget = get_budget()
-    assert isinstance(budget, LocalBudget) and budget.limits == {"status": 14, "init": 6}
-
-    async def fourteen_calls() -> None:
-        for _ in range(14):
-            await reserve_status_call(budget, "acct-config")
-
-    started = time.monotonic()
-    asyncio.run(fourteen_calls())  # within budget: no wait
-    assert time.monotonic() - started < 5
-    assert budget.reserve("acct-config", "status") > 61.0  # the 15th call waits for the 62 s window
-
-
 async def test_polls_of_one_account_stay_within_the_status_budget(tiktok_conn, monkeypatch):
     """3 concurrent triggers of one account with a budget of 4: the 5th poll waits a window, so within a short run
     the triggers together poll exactly 4 times, and TikTok answers none with a 429."""
-    monkeypatch.setenv("AIRFLOW__TIKTOK__STATUS_CALLS_PER_MINUTE", "4")
+    monkeypatch.setenv("AIRFLOW__TIKTOK__STATUS_CALLS_PER_MINUTE", "5")  # the local backend's split: 4 for the
+    monkeypatch.setenv("AIRFLOW__TIKTOK__WORKER_STATUS_CALLS_PER_MINUTE", "1")  # triggerer, 1 for the workers
     tiktok_conn.control.settings(processing_seconds=3600)
     publish_ids = [publish_small_video(tiktok_conn) for _ in range(3)]
     before = len(tiktok_conn.control.requests())
