@@ -20,7 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--posts", type=int, help="posts per creator (default: 3, --small 8)")
     parser.add_argument("--json", type=Path, default=ROOT / ".scale" / "report.json", help="the report as JSON")
     parser.add_argument("--no-restart", action="store_true", help="do not start a worker in place of the killed one")
-    parser.add_argument("--keep", action="store_true", help="keep the run directory (logs) even when it passes")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the run directory (logs, databases) even when it passes; a failed run's logs are copied to "
+        ".scale/last-failed-run either way",
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up on the DAG run after this (s)")
     args = parser.parse_args(argv)
     size = SMALL if args.small else FULL
@@ -36,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         restart_worker_after_s=None if args.no_restart else 10.0,
         timeout_s=args.timeout,
         keep=args.keep,
+        failed_dir=ROOT / ".scale" / "last-failed-run",
     )
     return run(options)
 

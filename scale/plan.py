@@ -67,6 +67,7 @@ def write_calendar(size: Size, run_dir: Path) -> Path:
         "video": str(video),
         "poll_interval": size.poll_interval,
         "max_active_tasks": max(16, size.creators * size.pool_slots),
+        "warmup_tasks": 2 * 2 * size.worker_concurrency,  # twice the 2 workers' slots: every pool process gets one
         "creators": creators,
     }
     path = run_dir / "calendar.json"
