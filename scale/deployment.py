@@ -147,8 +147,13 @@ class AirflowApi:
         except httpx.HTTPStatusError:
             return False
 
-    def create_pool(self, name: str, slots: int) -> None:
-        body = {"name": name, "slots": slots, "include_deferred": False, "description": "TikTok publishing (scale)"}
+    def create_pool(self, name: str, slots: int, include_deferred: bool) -> None:
+        body = {
+            "name": name,
+            "slots": slots,
+            "include_deferred": include_deferred,
+            "description": "TikTok publishing (scale)",
+        }
         self.call("POST", "/pools", json=body)
 
     def trigger(self, dag_id: str = DAG_ID) -> str:

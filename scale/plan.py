@@ -19,17 +19,26 @@ TITLE_PREFIX = "scale post "
 class Size:
     creators: int
     posts: int  # per creator
-    pool_slots: int  # a creator's publishes in flight at once (its pool's slots)
+    pool_slots: int  # a creator's publishes running at once (its pool's slots)
     poll_interval: float  # the operator's status poll interval (s)
     processing_seconds: float  # how long the emulator takes to process an upload (s)
     worker_concurrency: int  # task slots per Celery worker
+    pool_counts_deferred: bool = False  # the pool's include_deferred: deferred publishes keep their slot
 
 
 # Full: the fleet. Small: more posts than one minute of inits per creator (so init pacing matters) and 4
 # in flight per creator, each polling every 2-4 s for 30 s of processing (about 60 status calls a minute per
 # creator: the status budget must hold them to 30, across both triggerers), on 3 creators so that the whole run
 # fits in a few minutes on 2 cores.
-FULL = Size(creators=200, posts=3, pool_slots=3, poll_interval=5.0, processing_seconds=10.0, worker_concurrency=6)
+FULL = Size(
+    creators=3,
+    posts=18,
+    pool_slots=3,
+    poll_interval=5.0,
+    processing_seconds=10.0,
+    worker_concurrency=6,
+    pool_counts_deferred=True,
+)
 SMALL = Size(creators=3, posts=8, pool_slots=4, poll_interval=2.0, processing_seconds=30.0, worker_concurrency=4)
 
 

@@ -137,7 +137,7 @@ class ScaleRun:
         api.wait_until("Airflow to report healthy", api.healthy, self.procs.exited)
         api.login()
         for account in plan.accounts(size):
-            api.create_pool(plan.pool_name(account), size.pool_slots)
+            api.create_pool(plan.pool_name(account), size.pool_slots, size.pool_counts_deferred)
         api.wait_until("the DAG to be parsed", api.dag_parsed, self.procs.exited)
         self.warm_up(api)
         startup = time.monotonic() - started
