@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from scale.plan import FULL, SMALL
+from scale.plan import DAILY_POST_CAP, FULL, SMALL
 from scale.run import Options, run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 dev.py scale", description=((__package__ and __doc__) or "").strip())
     parser.add_argument("--small", action="store_true", help="3 creators x 8 posts: a few minutes on 2 cores")
-    parser.add_argument("--creators", type=int, help="creators (default: 200, --small 3)")
-    parser.add_argument("--posts", type=int, help="posts per creator (default: 3, --small 8)")
+    parser.add_argument("--creators", type=int, help="creators (default: 20, --small 3)")
+    parser.add_argument("--posts", type=int, help="posts per creator, at most 15 (default: 15, --small 8)")
     parser.add_argument("--json", type=Path, default=ROOT / ".scale" / "report.json", help="the report as JSON")
     parser.add_argument("--no-restart", action="store_true", help="do not start a worker in place of the killed one")
     parser.add_argument(
@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
             if value < 1:
                 parser.error(f"--{name} must be >= 1")
             size = dataclasses.replace(size, **{name: value})
+    if size.posts > DAILY_POST_CAP:
+        parser.error(
+            f"--posts must be at most {DAILY_POST_CAP}: TikTok's daily cap of direct posts per creator (the "
+            "emulator's daily_post_cap); more would wait a day, not a minute"
+        )
     options = Options(
         size=size,
         json_path=args.json,
