@@ -89,6 +89,8 @@ def render(report: dict[str, Any]) -> str:
         f"{posts['failed_on_tiktok']} |",
         f"| failed tasks / retried tasks | {tasks['failed']} / {tasks['retried']} (of {tasks['task_instances']}) |",
         f"| DAG run | {report['dag_run_state']} |",
+        f"| 429s seen (every endpoint; per endpoint below) | "
+        f"{sum(row['rejected_429'] for row in report['rates'].values())} |",
         f"| wall time / rate-limit lower bound | {timing['wall_s']:.0f} s / {timing['lower_bound_s']:.0f} s = "
         f"{timing['ratio']:.2f}x |",
         f"| start-up (servers, migrate, Airflow healthy, warm-up DAG run) | {timing['startup_s']:.0f} s |",
