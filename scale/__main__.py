@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 dev.py scale", description=((__package__ and __doc__) or "").strip())
     parser.add_argument("--small", action="store_true", help="3 creators x 8 posts: a few minutes on 2 cores")
-    parser.add_argument("--creators", type=int, help="creators (default: 20, --small 3)")
+    parser.add_argument("--creators", type=int, help="creators (default: 50, --small 3)")
     parser.add_argument("--posts", type=int, help="posts per creator, at most 15 (default: 15, --small 8)")
     parser.add_argument("--json", type=Path, default=ROOT / ".scale" / "report.json", help="the report as JSON")
     parser.add_argument("--no-restart", action="store_true", help="do not start a worker in place of the killed one")
