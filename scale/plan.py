@@ -30,11 +30,11 @@ DAILY_POST_CAP = Settings().daily_post_cap  # TikTok's direct posts per creator 
 
 # Full: 50 creators x 15 posts. 15 is TikTok's daily cap of direct posts per creator, so a creator's inits are
 # paced over 3 minutes (the bound: 130 s), and no calendar TikTok allows keeps one creator busy for longer. 50
-# creators is what this 2-core machine's Airflow publishes in about 15 minutes (two task runs per post; 55 posts a
-# minute measured at 20 creators): at this size Airflow's throughput, not TikTok's limits, sets the wall time
-# (docs/benchmarks.md, section 6; `--creators 6` is rate-limited). Pools of 3 that count deferred tasks: at most 3
-# of a creator's posts in flight, so no more than 3 wake together when an init frees (each try asks creator_info,
-# 20 a minute).
+# creators fit this 2-core machine in 15-25 minutes (two task runs per post: 33-55 posts a minute measured, by
+# load): at this size Airflow's throughput, not TikTok's limits, sets the wall time (docs/benchmarks.md, section
+# 6; a fleet of about 6 creators is what Airflow here can keep at TikTok's pace). Pools of 3 that count deferred
+# tasks: at most 3 of a creator's posts in flight, so no more than 3 wake together when an init frees (each try
+# asks creator_info, 20 a minute).
 # Small: more posts than one minute of inits per creator (so init pacing matters) and 4 running per creator, each
 # polling every 2-4 s for 30 s of processing (about 60 status calls a minute per creator: the status budget must
 # hold them to 30, across both triggerers), on 3 creators, so that the run is rate-limited and fits in a few
