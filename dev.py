@@ -6,7 +6,7 @@
     python3 dev.py standalone   Airflow's components wired to the emulator on 127.0.0.1, to click through the UI
     python3 dev.py bench        run the benchmarks under bench/ (full size)
     python3 dev.py scale        a CeleryExecutor Airflow (PostgreSQL, Redis, 2 workers, 2 triggerers) publishing for
-                                200 creators x 3 posts while a worker and a triggerer are killed; checks exactly-once
+                                50 creators x 15 posts while a worker and a triggerer are killed; checks exactly-once
                                 and TikTok's rate limits (--small: 3 x 8, a few minutes; --creators N --posts M)
     python3 dev.py lock         re-pin every requirements/ file (keeps current pins; --upgrade: fresh)
 

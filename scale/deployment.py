@@ -19,6 +19,7 @@ from scale.plan import Size
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 READY_TIMEOUT_S = 300.0
 DAG_ID = "tiktok_scale_calendar"
+WARMUP_DAG_ID = "tiktok_scale_warmup"
 
 
 def airflow_env(
@@ -62,9 +63,13 @@ def airflow_env(
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            # A task whose worker died stops heartbeating: fail it (and retry) after 60 s, not Airflow's 300.
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+            # Latency settings (docs/deployment.md, "Latency settings"). A task whose worker died stops heartbeating
+            # (its supervisor beats every 5 s, whatever the task code does): fail it and retry after 30 s, not 300.
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+            # A triggerer silent this long (it beats every 5 s) is dead: its triggers move to a live one after 15 s,
+            # not 30. A killed triggerer's DateTimeTriggers (init budget waits) and polls are frozen until then.
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
             # The budgets shared by every process (issue 17; ignored by a provider without the redis backend).
             "AIRFLOW__TIKTOK__BUDGET_BACKEND": "redis",
             "AIRFLOW__TIKTOK__BUDGET_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
@@ -135,23 +140,32 @@ class AirflowApi:
                 raise RuntimeError(f"{', '.join(dead)} exited while waiting for {what}")
             time.sleep(1)  # polling separately started servers: there is no clock to advance
 
-    def dag_parsed(self) -> bool:
+    def dag_parsed(self, dag_id: str = DAG_ID) -> bool:
         try:
-            self.call("GET", f"/dags/{DAG_ID}")
+            self.call("GET", f"/dags/{dag_id}")
             return True
         except httpx.HTTPStatusError:
             return False
 
-    def create_pool(self, name: str, slots: int) -> None:
-        body = {"name": name, "slots": slots, "include_deferred": False, "description": "TikTok publishing (scale)"}
+    def create_pool(self, name: str, slots: int, include_deferred: bool) -> None:
+        body = {
+            "name": name,
+            "slots": slots,
+            "include_deferred": include_deferred,
+            "description": "TikTok publishing (scale)",
+        }
         self.call("POST", "/pools", json=body)
 
-    def trigger(self) -> str:
-        run = self.call("POST", f"/dags/{DAG_ID}/dagRuns", json={"logical_date": None})
+    def trigger(self, dag_id: str = DAG_ID) -> str:
+        run = self.call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
         return str(run["dag_run_id"])
 
-    def run_state(self, run_id: str) -> str:
-        return str(self.call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")["state"])
+    def dag_run(self, run_id: str, dag_id: str = DAG_ID) -> dict[str, Any]:
+        """The run's state, start_date and end_date (ISO times, set by the scheduler)."""
+        return dict(self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}"))
+
+    def run_state(self, run_id: str, dag_id: str = DAG_ID) -> str:
+        return str(self.dag_run(run_id, dag_id)["state"])
 
     def task_instances(self, run_id: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = []

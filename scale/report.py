@@ -89,9 +89,13 @@ def render(report: dict[str, Any]) -> str:
         f"{posts['failed_on_tiktok']} |",
         f"| failed tasks / retried tasks | {tasks['failed']} / {tasks['retried']} (of {tasks['task_instances']}) |",
         f"| DAG run | {report['dag_run_state']} |",
+        f"| 429s seen (every endpoint; per endpoint below) | "
+        f"{sum(row['rejected_429'] for row in report['rates'].values())} |",
         f"| wall time / rate-limit lower bound | {timing['wall_s']:.0f} s / {timing['lower_bound_s']:.0f} s = "
         f"{timing['ratio']:.2f}x |",
-        f"| start-up (servers, migrate, Airflow healthy) | {timing['startup_s']:.0f} s |",
+        f"| start-up (servers, migrate, Airflow healthy, warm-up DAG run) | {timing['startup_s']:.0f} s |",
+        f"| throughput: posts per minute over the wall time | {timing.get('posts_per_minute', 0):.1f} |",
+        f"| load average (1, 5, 15 min) at the end | {', '.join(f'{x:.2f}' for x in timing.get('load_average', ()))} |",
         f"| triggerer CPU per status call (during the run, idle included) | "
         f"{report['cpu']['triggerer_ms_per_status_call']:.1f} ms |",
         f"| shared budgets (`[tiktok] budget_backend = redis`) | "
@@ -113,11 +117,43 @@ def render(report: dict[str, Any]) -> str:
             f"| {bucket} | {row['limit']} | {row['max_per_token_60s']}{flag} | {row['max_per_creator_60s']} "
             f"| {row['requests']} | {row['rejected_429']} |"
         )
+    lines += timeline_lines(report.get("timeline"))
     lines += ["", "| component | CPU s |", "| --- | --- |"]
     lines += [f"| {name} | {cpu:.1f} |" for name, cpu in report["cpu"]["by_component_s"].items()]
     problems = report["problems"]
     lines += ["", "PASS" if not problems else "FAIL: " + "; ".join(problems)]
     return "\n".join(lines)
+
+
+LAG_LABELS = {
+    "trigger_to_first_init": "DAG run triggered -> a creator's first init",
+    "process_start_to_init": "task process start -> its init (the try that sent it)",
+    "init_window_free_to_init": "init 7, 13, ...: TikTok's minute free -> init sent (62 s window + resume)",
+    "init_to_upload_done": "init -> upload done",
+    "processing_done_to_detected": "TikTok's processing done -> PUBLISH_COMPLETE seen (polls)",
+    "detected_to_task_success": "PUBLISH_COMPLETE seen -> task success (resume)",
+    "task_processes_per_post": "task processes per post (count)",
+}
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def timeline_lines(times: dict[str, Any] | None) -> list[str]:
+    """Where the time went: the lags over all posts, then the last post's path split into the bound and the gap."""
+    if not times:
+        return []
+    lines = ["", "| where the time goes (all posts) | median s | max s | posts |", "| --- | --- | --- | --- |"]
+    for name, row in times["lags"].items():
+        lines.append(f"| {LAG_LABELS.get(name, name)} | {_s(row['median_s'])} | {_s(row['max_s'])} | {row['n']} |")
+    path = times.get("critical_path")
+    if path:
+        retried = f", retried: try {path['tries']}" if path.get("tries", 1) > 1 else ""
+        lines += ["", f"| the last post ({path['post']}{retried}): wall = bound + these | s |", "| --- | --- |"]
+        lines += [f"| {name.replace('_', ' ')} | {value:.1f} |" for name, value in path["steps_s"].items()]
+        lines.append(f"| gap: wall {path['wall_s']:.1f} - bound {path['bound_s']:.1f} | {path['gap_s']:.1f} |")
+    return lines
 
 
 def write(report: dict[str, Any], path: Path) -> None:

@@ -16,7 +16,7 @@ import httpx
 from airflow_provider_tiktok.demo.seed import seed_emulator
 from airflow_provider_tiktok.demo.standalone import kill_descendants
 from airflow_provider_tiktok.emulator.control import EmulatorControl
-from scale import deployment, plan, report
+from scale import deployment, plan, report, timeline
 from scale.processes import Processes
 from scale.services import Postgres, free_port, start_emulator, start_redis
 
@@ -33,6 +33,7 @@ class Options:
     restart_worker_after_s: float | None = 10.0  # then a replacement worker joins, as an orchestrator restarts a pod
     timeout_s: float = 3600.0
     keep: bool = False
+    failed_dir: Path | None = None  # where a failed run's logs are kept (the last failed run only)
 
 
 def shared_budgets_declared() -> bool:
@@ -69,10 +70,23 @@ def run(options: Options) -> int:
         return 2
     finally:
         scale_run.stop()
-        if ok and not options.keep:
-            shutil.rmtree(scale_run.home, ignore_errors=True)
+        if not ok and options.failed_dir is not None:
+            keep_logs(scale_run.home, options.failed_dir)
+            print(f"logs of this failed run (replacing the last one's): {options.failed_dir}", flush=True)
+        if options.keep:
+            print(f"run directory kept (component logs, calendar, databases): {scale_run.home}", flush=True)
         else:
-            print(f"run directory kept (component logs, calendar): {scale_run.home}", flush=True)
+            shutil.rmtree(scale_run.home, ignore_errors=True)
+
+
+def keep_logs(home: Path, dest: Path) -> None:
+    """Copy a run's logs (components' and tasks') and its calendar to ``dest``, replacing what was there."""
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    if (home / "logs").is_dir():
+        shutil.copytree(home / "logs", dest / "logs")
+    if (home / "calendar.json").exists():
+        shutil.copy(home / "calendar.json", dest / "calendar.json")
 
 
 @dataclass
@@ -101,6 +115,7 @@ class ScaleRun:
         seeded = seed_emulator(control, accounts=plan.accounts(size))
         calendar = plan.write_calendar(size, self.home)
         shutil.copy(Path(__file__).with_name("scale_dag.py"), self.home / "dags" / "tiktok_scale_calendar.py")
+        shutil.copy(Path(__file__).with_name("warmup_dag.py"), self.home / "dags" / "tiktok_scale_warmup.py")
         api_port = free_port()
         env = deployment.airflow_env(
             os.environ,
@@ -122,29 +137,51 @@ class ScaleRun:
         api.wait_until("Airflow to report healthy", api.healthy, self.procs.exited)
         api.login()
         for account in plan.accounts(size):
-            api.create_pool(plan.pool_name(account), size.pool_slots)
+            api.create_pool(plan.pool_name(account), size.pool_slots, size.pool_counts_deferred)
         api.wait_until("the DAG to be parsed", api.dag_parsed, self.procs.exited)
+        self.warm_up(api)
         startup = time.monotonic() - started
         keys = plan.all_keys(size)
         self.log(f"Airflow up after {startup:.0f} s; publishing {len(keys)} posts for {size.creators} creators")
         cpu_before = {name: c.sample_cpu() for name, c in self.procs.components.items()}
+        triggered_at = time.time()  # epoch, like the task logs and Airflow's dates (one machine, one clock)
         run_id = api.trigger()
         t0 = time.monotonic()
         state = self.watch(api, control, run_id, keys, t0)
-        wall = time.monotonic() - t0
+        ended_at = timeline.parse_time(api.dag_run(run_id).get("end_date"))
+        wall = (ended_at - triggered_at) if ended_at is not None else time.monotonic() - t0
         self.log(f"DAG run {state} after {wall:.0f} s; collecting the report")
         cpu = {name: c.sample_cpu() for name, c in self.procs.components.items()}
         rates = report.rate_summary(control.rates("token"), control.rates("account"))
         status_calls = rates["status"]["requests"]
         triggerer_cpu = sum(cpu[name] - cpu_before[name] for name in TRIGGERERS)  # during the DAG run only
         bound = plan.rate_lower_bound(size)
+        tis = api.task_instances(run_id)
+        times = timeline.collect(
+            self.home,
+            deployment.DAG_ID,
+            run_id,
+            tis,
+            triggered_at=triggered_at,
+            run_ended_at=ended_at,
+            processing_s=size.processing_seconds,
+            bound_s=bound,
+        )
         result: dict[str, Any] = {
             "size": asdict(size),
             "dag_run_state": state,
             "posts": report.publish_counts(control.posts(), keys),
-            "tasks": report.task_counts(api.task_instances(run_id)),
+            "tasks": report.task_counts(tis),
             "rates": rates,
-            "timing": {"wall_s": wall, "lower_bound_s": bound, "ratio": wall / bound, "startup_s": startup},
+            "timing": {
+                "wall_s": wall,
+                "lower_bound_s": bound,
+                "ratio": wall / bound,
+                "startup_s": startup,
+                "posts_per_minute": 60 * len(keys) / wall,
+                "load_average": os.getloadavg(),
+            },
+            "timeline": times,
             "cpu": {
                 "by_component_s": cpu,
                 "triggerer_s": triggerer_cpu,
@@ -160,6 +197,17 @@ class ScaleRun:
         api.close()
         control.close()
         return result
+
+    def warm_up(self, api: deployment.AirflowApi) -> None:
+        """Run the warm-up DAG to the end (see warmup_dag.py): Airflow's cold start goes into the start-up time."""
+        dag_id = deployment.WARMUP_DAG_ID
+        api.wait_until("the warm-up DAG to be parsed", lambda: api.dag_parsed(dag_id), self.procs.exited)
+        run_id = api.trigger(dag_id)
+        api.wait_until(
+            "the warm-up DAG run", lambda: api.run_state(run_id, dag_id) in ("success", "failed"), self.procs.exited
+        )
+        if (state := api.run_state(run_id, dag_id)) != "success":
+            raise RuntimeError(f"the warm-up DAG run ended {state}; see {self.home / 'logs'}")
 
     def watch(
         self, api: deployment.AirflowApi, control: EmulatorControl, run_id: str, keys: list[str], t0: float

@@ -85,3 +85,11 @@ def test_every_post_has_its_own_key_and_pool_per_creator(tmp_path):
     assert len({c["pool"] for c in data["creators"]}) == 4
     assert sorted(p["key"] for c in data["creators"] for p in c["posts"]) == sorted(keys)
     assert (tmp_path / "media" / "clip.mp4").stat().st_size == 256 * 1024
+
+
+def test_a_pool_counting_deferred_tasks_is_a_floor_too_when_it_binds():
+    full = plan.FULL  # 15 posts, 3 slots of 10 s processing: 50 s, under the inits' 130 s
+    assert plan.rate_lower_bound(full) == 2 * 60 + full.processing_seconds
+    one_slot = dataclasses.replace(full, pool_slots=1, processing_seconds=30.0)  # 15 rounds of 30 s
+    assert plan.rate_lower_bound(one_slot) == 15 * 30.0
+    assert plan.rate_lower_bound(dataclasses.replace(one_slot, pool_counts_deferred=False)) == 120 + 30.0
