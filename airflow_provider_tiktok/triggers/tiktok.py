@@ -158,9 +158,10 @@ class TikTokPublishStatusTrigger(BaseTrigger):
         hook = TikTokHook(tiktok_conn_id=self.tiktok_conn_id)
         settings = await hook.aget_settings()
         await self._first_delay()
-        pacer = TriggererPacer(budget, account_key(settings))  # every attempt of every poll pays its budget slot
+        key = account_key(settings)
+        pacer = TriggererPacer(budget, key)  # every attempt of every poll pays its budget slot
         async with await hook.aget_client(pacer=pacer) as client:
-            return await self._poll(client, budget, account_key(settings))
+            return await self._poll(client, budget, key)
 
     async def _first_delay(self) -> None:
         """Wait 50-100% of ``poll_interval`` (random) before the first poll.

@@ -149,3 +149,16 @@ def media_server(tiktok_conn: Any, tmp_path: Path) -> Iterator[tuple[str, Path]]
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+class NoVariables:
+    """A ledger store for a wait that must never touch the ledger: fails loudly if it does."""
+
+    def get(self, key: str) -> str | None:
+        raise AssertionError("the wait read the ledger")
+
+    def set(self, key: str, value: str, description: str) -> None:
+        raise AssertionError("the wait wrote the ledger")
+
+    def delete(self, key: str) -> None:
+        raise AssertionError("the wait deleted from the ledger")

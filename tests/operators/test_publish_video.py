@@ -15,6 +15,7 @@ from tests.dag_runner import run_dag
 from tests.operators.conftest import (
     START,
     STATUS_PATH,
+    NoVariables,
     PollDriver,
     advance_clock,
     assert_one_post,
@@ -186,19 +187,6 @@ def test_mapped_publishes_are_independent(tiktok_conn, tmp_path):
     assert ids == {p["publish_id"] for p in posts}
 
 
-class _NoVariables:
-    """The wait never touches the ledger; fail loudly if it does."""
-
-    def get(self, key: str) -> str | None:
-        raise AssertionError("the wait read the ledger")
-
-    def set(self, key: str, value: str, description: str) -> None:
-        raise AssertionError("the wait wrote the ledger")
-
-    def delete(self, key: str) -> None:
-        raise AssertionError("the wait deleted from the ledger")
-
-
 def test_deferral_hands_the_trigger_the_status_the_task_saw(tiktok_conn):
     """The trigger logs only changes from what the task log already shows, and waits before its first poll."""
     tiktok_conn.control.settings(processing_seconds=3600)
@@ -209,6 +197,6 @@ def test_deferral_hands_the_trigger_the_status_the_task_saw(tiktok_conn):
         owner="o", created_at=0.0, updated_at=0.0, publish_id=publish_id,
     )  # fmt: skip
     with pytest.raises(TaskDeferred) as deferred:
-        operator.wait({}, tiktok_conn.hook().get_client(), PublishLedger("a", "k", _NoVariables()), record)
+        operator.wait({}, tiktok_conn.hook().get_client(), PublishLedger("a", "k", NoVariables()), record)
     trigger = deferred.value.trigger
     assert (trigger.publish_id, trigger.last_status, trigger.poll_interval) == (publish_id, "PROCESSING_UPLOAD", 3.0)

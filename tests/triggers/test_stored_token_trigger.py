@@ -23,7 +23,7 @@ from airflow_provider_tiktok.status_event import TOKEN_EXPIRED
 from airflow_provider_tiktok.tokens import TokenSet, VariableTokenStore
 from airflow_provider_tiktok.triggers.tiktok import TikTokPublishStatusTrigger
 from tests.conftest import TIKTOK_TEST_SCOPES
-from tests.operators.conftest import STATUS_PATH, publish_small_video, requests_to
+from tests.operators.conftest import STATUS_PATH, NoVariables, publish_small_video, requests_to
 
 pytestmark = pytest.mark.integration
 
@@ -166,17 +166,6 @@ async def test_a_trigger_serialized_by_the_previous_release_still_polls_through_
     assert event["status"] == "success" and event["publish_status"] == "PUBLISH_COMPLETE"
 
 
-class _NoVariables:
-    def get(self, key: str) -> str | None:
-        raise AssertionError("the wait read the ledger")
-
-    def set(self, key: str, value: str, description: str) -> None:
-        raise AssertionError("the wait wrote the ledger")
-
-    def delete(self, key: str) -> None:
-        raise AssertionError("the wait deleted from the ledger")
-
-
 def _defer(conn: Any, publish_id: str) -> TikTokPublishStatusTrigger:
     operator = TikTokPublishVideoOperator(task_id="p", video="unused.mp4", privacy_level="SELF_ONLY")
     record = PublishRecord(
@@ -184,7 +173,7 @@ def _defer(conn: Any, publish_id: str) -> TikTokPublishStatusTrigger:
         owner="o", created_at=0.0, updated_at=0.0, publish_id=publish_id,
     )  # fmt: skip
     with pytest.raises(TaskDeferred) as deferred:
-        operator.wait({}, conn.hook().get_client(), PublishLedger("a", "k", _NoVariables()), record)  # type: ignore[arg-type]
+        operator.wait({}, conn.hook().get_client(), PublishLedger("a", "k", NoVariables()), record)  # type: ignore[arg-type]
     trigger = deferred.value.trigger
     assert isinstance(trigger, TikTokPublishStatusTrigger)
     return trigger
